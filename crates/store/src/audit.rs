@@ -1,0 +1,241 @@
+//! The audit trail: one HMAC chain per region (region 0 is the system chain), appended in the
+//! same transaction as the change it records, verified against signed checkpoints.
+use crate::{Store, StoreError, Tx};
+use onestop_domain::audit::{entry_mac, ChainFault, ChainHead, ChainVerifier, Checkpoint, EntryContent};
+use serde::Serialize;
+
+/// The system chain, for changes that belong to no region (e.g. a user with no grants yet).
+pub const SYSTEM_CHAIN: i64 = 0;
+
+/// One change to record. `detail` must not hold personal data or secrets.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub region_id: i64,
+    pub at: jiff::Timestamp,
+    pub actor: String,
+    pub action: &'static str,
+    pub entity: &'static str,
+    pub entity_id: String,
+    pub detail: serde_json::Value,
+}
+
+impl Tx {
+    /// Appends `entry` to its region's chain inside this transaction.
+    pub async fn audit(&mut self, entry: AuditEntry) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit_heads (region_id, seq, head) VALUES ($1, 0, '') ON CONFLICT (region_id) DO NOTHING")
+            .bind(entry.region_id)
+            .execute(self.conn())
+            .await?;
+        // The UPDATE takes the row lock on PostgreSQL, so concurrent writers of one region
+        // line up here and the chain stays linear.
+        let (seq, prev): (i64, String) =
+            sqlx::query_as("UPDATE audit_heads SET seq = seq + 1 WHERE region_id = $1 RETURNING seq, head")
+                .bind(entry.region_id)
+                .fetch_one(self.conn())
+                .await?;
+        let content = EntryContent {
+            region_id: entry.region_id,
+            seq,
+            at_ms: entry.at.as_millisecond(),
+            actor: entry.actor,
+            action: entry.action.to_owned(),
+            entity: entry.entity.to_owned(),
+            entity_id: entry.entity_id,
+            digest: onestop_domain::audit::digest_of(&entry.detail),
+        };
+        let mac = entry_mac(&self.audit_key, &prev, &content);
+        sqlx::query("UPDATE audit_heads SET head = $1 WHERE region_id = $2")
+            .bind(&mac)
+            .bind(entry.region_id)
+            .execute(self.conn())
+            .await?;
+        sqlx::query(
+            "INSERT INTO audit_log (region_id, seq, at, actor, action, entity, entity_id, detail, digest, mac)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(content.region_id)
+        .bind(content.seq)
+        .bind(content.at_ms)
+        .bind(&content.actor)
+        .bind(&content.action)
+        .bind(&content.entity)
+        .bind(&content.entity_id)
+        .bind(entry.detail.to_string())
+        .bind(&content.digest)
+        .bind(&mac)
+        .execute(self.conn())
+        .await?;
+        Ok(())
+    }
+}
+
+/// An audit entry as stored, for search pages.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: i64,
+    pub region_id: i64,
+    pub seq: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub detail: String,
+    pub digest: String,
+}
+
+/// Filters for searching the trail; the region scope is a list of path prefixes.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub region_paths: Vec<String>,
+    pub include_system: bool,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub limit: i64,
+}
+
+/// Result of verifying every chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub chains: usize,
+    pub entries: i64,
+    pub faults: Vec<ChainFault>,
+}
+
+impl Store {
+    /// Searches the trail within the caller's scope, newest first.
+    pub async fn audit_search(&self, q: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+        let mut sql = String::from(
+            "SELECT a.id, a.region_id, a.seq, a.at, a.actor, a.action, a.entity, a.entity_id, a.detail, a.digest
+             FROM audit_log a LEFT JOIN regions r ON r.id = a.region_id WHERE (",
+        );
+        let mut args: Vec<String> = Vec::new();
+        let mut scope: Vec<String> = Vec::new();
+        for p in &q.region_paths {
+            args.push(format!("{p}%"));
+            scope.push(format!("r.path LIKE ${}", args.len()));
+        }
+        if q.include_system {
+            scope.push(format!("a.region_id = {SYSTEM_CHAIN}"));
+        }
+        if scope.is_empty() {
+            return Ok(Vec::new());
+        }
+        sql.push_str(&scope.join(" OR "));
+        sql.push(')');
+        if let Some(actor) = &q.actor {
+            args.push(actor.clone());
+            sql.push_str(&format!(" AND a.actor = ${}", args.len()));
+        }
+        if let Some(action) = &q.action {
+            args.push(format!("{action}%"));
+            sql.push_str(&format!(" AND a.action LIKE ${}", args.len()));
+        }
+        let mut ints: Vec<i64> = Vec::new();
+        let base = args.len();
+        if let Some(from) = q.from_ms {
+            ints.push(from);
+            sql.push_str(&format!(" AND a.at >= ${}", base + ints.len()));
+        }
+        if let Some(to) = q.to_ms {
+            ints.push(to);
+            sql.push_str(&format!(" AND a.at < ${}", base + ints.len()));
+        }
+        sql.push_str(&format!(" ORDER BY a.at DESC, a.id DESC LIMIT {}", q.limit.clamp(1, 1000)));
+        let mut query = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql));
+        for a in args {
+            query = query.bind(a);
+        }
+        for i in ints {
+            query = query.bind(i);
+        }
+        Ok(query.fetch_all(self.read()).await?)
+    }
+
+    /// Every chain's current head, signed, for writing outside the database.
+    pub async fn audit_checkpoint(&self, at: jiff::Timestamp) -> Result<Checkpoint, StoreError> {
+        let heads: Vec<(i64, i64, String)> =
+            sqlx::query_as("SELECT region_id, seq, head FROM audit_heads ORDER BY region_id").fetch_all(self.read()).await?;
+        let chains = heads.into_iter().map(|(region_id, seq, head)| ChainHead { region_id, seq, head }).collect();
+        Ok(Checkpoint::sign(self.audit_key(), at.as_millisecond(), chains))
+    }
+
+    /// Verifies every chain from its first entry, and against `checkpoint` when given.
+    /// Reports the first fault of each broken chain.
+    pub async fn audit_verify(&self, checkpoint: Option<&Checkpoint>) -> Result<VerifyReport, StoreError> {
+        let mut faults = Vec::new();
+        let mut entries = 0;
+        let mut regions: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT region_id FROM audit_log")
+            .fetch_all(self.read())
+            .await?;
+        let heads: Vec<(i64, i64, String)> =
+            sqlx::query_as("SELECT region_id, seq, head FROM audit_heads").fetch_all(self.read()).await?;
+        for (r, _, _) in &heads {
+            if !regions.contains(r) {
+                regions.push(*r);
+            }
+        }
+        if let Some(cp) = checkpoint {
+            for c in &cp.chains {
+                if !regions.contains(&c.region_id) {
+                    regions.push(c.region_id);
+                }
+            }
+        }
+        regions.sort_unstable();
+        for region_id in &regions {
+            let region_id = *region_id;
+            let mut v = ChainVerifier::new(self.audit_key(), region_id);
+            let cp_head = checkpoint.and_then(|cp| cp.chains.iter().find(|c| c.region_id == region_id));
+            let mut fault = None;
+            let mut last_id = 0i64;
+            // Page through the chain so that memory stays flat on long histories.
+            'pages: loop {
+                let rows: Vec<(i64, i64, i64, String, String, String, String, String, String)> = sqlx::query_as(
+                    "SELECT seq, at, id, actor, action, entity, entity_id, digest, mac FROM audit_log
+                     WHERE region_id = $1 AND seq > $2 ORDER BY seq LIMIT 5000",
+                )
+                .bind(region_id)
+                .bind(last_id)
+                .fetch_all(self.read())
+                .await?;
+                if rows.is_empty() {
+                    break;
+                }
+                for (seq, at, _id, actor, action, entity, entity_id, digest, mac) in rows {
+                    last_id = seq;
+                    let e = EntryContent { region_id, seq, at_ms: at, actor, action, entity, entity_id, digest };
+                    if let Err(f) = v.feed(&e, &mac) {
+                        fault = Some(f);
+                        break 'pages;
+                    }
+                    entries += 1;
+                    if let Some(c) = cp_head {
+                        if c.seq == seq && c.head != v.head() {
+                            fault = Some(ChainFault::HeadMismatch { region_id, seq });
+                            break 'pages;
+                        }
+                    }
+                }
+            }
+            if fault.is_none() {
+                let found = v.count();
+                let head_seq = heads.iter().find(|h| h.0 == region_id).map(|h| h.1).unwrap_or(0);
+                if let Some(c) = cp_head {
+                    if found < c.seq {
+                        fault = Some(ChainFault::Truncated { region_id, checkpoint_seq: c.seq, found_seq: found });
+                    }
+                }
+                if fault.is_none() && found < head_seq {
+                    fault = Some(ChainFault::Truncated { region_id, checkpoint_seq: head_seq, found_seq: found });
+                }
+            }
+            if let Some(f) = fault {
+                faults.push(f);
+            }
+        }
+        Ok(VerifyReport { chains: regions.len(), entries, faults })
+    }
+}
