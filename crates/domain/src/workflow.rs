@@ -912,3 +912,366 @@ pub fn bundle_parallel(departments: &[DepartmentRef]) -> Result<WorkflowDefiniti
     steps.push(StepDef::auto("refused", "办结（部分不予许可）", StepKind::End { outcome: Conclusion::Refused }));
     Ok(WorkflowDefinition { start: StepKey::new("fan_out"), instant: false, steps })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn dept(code: &str) -> DepartmentRef {
+        DepartmentRef::new(code)
+    }
+    fn key(k: &str) -> StepKey {
+        StepKey::new(k)
+    }
+    fn codes(def: &WorkflowDefinition) -> Vec<&'static str> {
+        match validate(def) {
+            Ok(()) => Vec::new(),
+            Err(issues) => issues.iter().map(|i| i.code).collect(),
+        }
+    }
+
+    #[test]
+    fn templates_validate() {
+        assert_eq!(codes(&simple_approval(&dept("D01"))), Vec::<&str>::new());
+        assert_eq!(codes(&two_level(&dept("D01"))), Vec::<&str>::new());
+        let depts = [dept("D01"), dept("D02"), dept("D03")];
+        assert_eq!(codes(&bundle_parallel(&depts).unwrap()), Vec::<&str>::new());
+        assert_eq!(bundle_parallel(&[]).unwrap_err().code(), "bundle_departments_empty");
+        assert_eq!(bundle_parallel(&[dept("A"), dept("A")]).unwrap_err().code(), "bundle_department_duplicate");
+    }
+
+    #[test]
+    fn simple_approval_runs_with_return() {
+        let def = simple_approval(&dept("D01"));
+        let (mut st, opened) = start(&def).unwrap();
+        assert_eq!(opened, vec![key("accept")]);
+        apply(&def, &mut st, &key("accept"), Action::Approve).unwrap();
+        let out = apply(&def, &mut st, &key("review"), Action::Return).unwrap();
+        assert_eq!(out.opened, vec![key("accept")]);
+        apply(&def, &mut st, &key("accept"), Action::Approve).unwrap();
+        apply(&def, &mut st, &key("review"), Action::Approve).unwrap();
+        let err = apply(&def, &mut st, &key("review"), Action::Approve).unwrap_err();
+        assert_eq!(err.code(), "step_not_open");
+        let out = apply(&def, &mut st, &key("decide"), Action::Approve).unwrap();
+        assert_eq!(out.concluded, Some(Conclusion::Approved));
+        assert!(st.open.is_empty());
+        let err = apply(&def, &mut st, &key("decide"), Action::Refuse).unwrap_err();
+        assert_eq!(err.code(), "case_concluded");
+    }
+
+    #[test]
+    fn action_not_allowed_leaves_state_unchanged() {
+        let def = simple_approval(&dept("D01"));
+        let (mut st, _) = start(&def).unwrap();
+        let before = st.clone();
+        let err = apply(&def, &mut st, &key("accept"), Action::Return).unwrap_err();
+        assert_eq!(err.code(), "action_not_allowed");
+        assert_eq!(st, before);
+    }
+
+    #[test]
+    fn bundle_waits_for_every_department() {
+        let def = bundle_parallel(&[dept("D01"), dept("D02"), dept("D03")]).unwrap();
+        let (mut st, opened) = start(&def).unwrap();
+        assert_eq!(opened.len(), 3);
+        let out = apply(&def, &mut st, &key("review_1"), Action::Approve).unwrap();
+        assert!(out.opened.is_empty() && out.concluded.is_none());
+        apply(&def, &mut st, &key("review_0"), Action::Approve).unwrap();
+        assert_eq!(st.waiting.len(), 1);
+        let out = apply(&def, &mut st, &key("review_2"), Action::Approve).unwrap();
+        assert_eq!(out.concluded, Some(Conclusion::Approved));
+
+        let (mut st, _) = start(&def).unwrap();
+        apply(&def, &mut st, &key("review_0"), Action::Refuse).unwrap();
+        apply(&def, &mut st, &key("review_1"), Action::Approve).unwrap();
+        let out = apply(&def, &mut st, &key("review_2"), Action::Approve).unwrap();
+        assert_eq!(out.concluded, Some(Conclusion::Refused));
+    }
+
+    #[test]
+    fn json_round_trip_and_shape() {
+        let def = bundle_parallel(&[dept("D01"), dept("D02")]).unwrap();
+        let json = def.to_json();
+        assert!(json.contains("\"type\": \"fork\""));
+        assert_eq!(WorkflowDefinition::from_json(&json).unwrap(), def);
+        let raw = r#"{"start":"r","steps":[
+            {"key":"r","name":"审核","department":"D01","role":"reviewer","time_limit_days":5,
+             "kind":{"type":"task"},"actions":[{"action":"approve","to":"e"}]},
+            {"key":"e","name":"办结","kind":{"type":"end","outcome":"approved"}}]}"#;
+        let parsed = WorkflowDefinition::from_json(raw).unwrap();
+        assert!(validate(&parsed).is_ok());
+        let typo = raw.replace("time_limit_days", "time_limit");
+        assert_eq!(WorkflowDefinition::from_json(&typo).unwrap_err().code(), "workflow_json_invalid");
+        let (st, _) = start(&parsed).unwrap();
+        let st_json = serde_json::to_string(&st).unwrap();
+        assert_eq!(serde_json::from_str::<WorkflowState>(&st_json).unwrap(), st);
+    }
+
+    #[test]
+    fn validate_lists_every_problem() {
+        let d = dept("D01");
+        let def = WorkflowDefinition {
+            start: key("a"),
+            instant: false,
+            steps: vec![
+                StepDef::task("a", "甲", &d, Role::Reviewer, 0).on(Action::Approve, "b").on(Action::Approve, "zz"),
+                StepDef::task("b", "乙", &d, Role::Reviewer, 3),
+                StepDef::task("b", "乙2", &d, Role::Reviewer, 3).on(Action::Approve, "end"),
+                StepDef::task("lonely", "", &d, Role::Reviewer, 3).on(Action::Approve, "end"),
+                StepDef::auto("end", "办结", StepKind::End { outcome: Conclusion::Approved }).on(Action::Approve, "a"),
+                StepDef::auto("j", "汇合", StepKind::Join { fork: key("a"), next: key("end"), refused_next: None }),
+            ],
+        };
+        let c = codes(&def);
+        for expected in [
+            "step_time_limit_zero",
+            "action_duplicate",
+            "step_ref_unknown",
+            "task_without_actions",
+            "step_key_duplicate",
+            "step_name_invalid",
+            "end_has_actions",
+            "join_fork_not_fork",
+            "step_unreachable",
+            "step_no_conclusion",
+        ] {
+            assert!(c.contains(&expected), "missing {expected} in {c:?}");
+        }
+        assert_eq!(codes(&WorkflowDefinition { start: key("x"), instant: false, steps: vec![] }), vec!["workflow_empty"]);
+    }
+
+    #[test]
+    fn nesting_rules() {
+        let d = dept("D01");
+        // Fork without a join, end inside a branch.
+        let def = WorkflowDefinition {
+            start: key("f"),
+            instant: false,
+            steps: vec![
+                StepDef::auto("f", "分送", StepKind::Fork { branches: vec![key("a"), key("b")] }),
+                StepDef::task("a", "甲", &d, Role::Reviewer, 1).on(Action::Approve, "e"),
+                StepDef::task("b", "乙", &d, Role::Reviewer, 1).on(Action::Approve, "e"),
+                StepDef::auto("e", "办结", StepKind::End { outcome: Conclusion::Approved }),
+            ],
+        };
+        let c = codes(&def);
+        assert!(c.contains(&"fork_without_join") && c.contains(&"branch_boundary_crossed"), "{c:?}");
+        // Join without its fork upstream.
+        let def = WorkflowDefinition {
+            start: key("a"),
+            instant: false,
+            steps: vec![
+                StepDef::task("a", "甲", &d, Role::Reviewer, 1).on(Action::Approve, "j"),
+                StepDef::auto("f", "分送", StepKind::Fork { branches: vec![key("a")] }),
+                StepDef::auto("j", "汇合", StepKind::Join { fork: key("f"), next: key("e"), refused_next: None }),
+                StepDef::auto("e", "办结", StepKind::End { outcome: Conclusion::Approved }),
+            ],
+        };
+        let c = codes(&def);
+        assert!(c.contains(&"join_without_fork"), "{c:?}");
+        // A return that goes forward, and a loop with no exit.
+        let def = WorkflowDefinition {
+            start: key("a"),
+            instant: false,
+            steps: vec![
+                StepDef::task("a", "甲", &d, Role::Reviewer, 1).on(Action::Approve, "b").on(Action::Return, "c"),
+                StepDef::task("b", "乙", &d, Role::Reviewer, 1).on(Action::Approve, "a"),
+                StepDef::task("c", "丙", &d, Role::Reviewer, 1).on(Action::Approve, "e"),
+                StepDef::auto("e", "办结", StepKind::End { outcome: Conclusion::Approved }),
+            ],
+        };
+        let c = codes(&def);
+        assert!(c.contains(&"return_not_backward"), "{c:?}");
+    }
+
+    #[test]
+    fn step_record_needs_opinion_to_return() {
+        let def = simple_approval(&dept("D01"));
+        let t0: Timestamp = "2026-03-18T01:00:00Z".parse().unwrap();
+        let t1: Timestamp = "2026-03-18T02:00:00Z".parse().unwrap();
+        let mut rec = StepRecord::opened(def.step(&key("review")).unwrap(), t0);
+        assert_eq!(rec.close("li.si", Action::Return, "  ", t1).unwrap_err().code(), "opinion_required");
+        rec.close("li.si", Action::Return, "缺少身份证复印件", t1).unwrap();
+        assert_eq!(rec.action.map(Action::record_label), Some("退回"));
+        assert_eq!(rec.close("li.si", Action::Approve, "", t1).unwrap_err().code(), "step_record_closed");
+    }
+
+    // ---- property tests ----
+
+    /// A generated valid shape: top-level segments, each a task or a fork of branches of tasks.
+    #[derive(Debug, Clone)]
+    enum Seg {
+        Task { ret: bool, refuse: bool },
+        Fork(Vec<Vec<(bool, bool)>>),
+    }
+
+    fn build(segs: &[Seg]) -> WorkflowDefinition {
+        let d = dept("D01");
+        let mut steps = Vec::new();
+        let mut refused_used = false;
+        let entry = |i: usize| if i < segs.len() { format!("s{i}") } else { "end_ok".to_owned() };
+        for (i, seg) in segs.iter().enumerate() {
+            let next = entry(i + 1);
+            match seg {
+                Seg::Task { ret, refuse } => {
+                    let mut s = StepDef::task(&format!("s{i}"), "审核", &d, Role::Reviewer, 2).on(Action::Approve, &next);
+                    if *ret && i > 0 {
+                        s = s.on(Action::Return, &format!("s{}", i - 1));
+                    }
+                    if *refuse {
+                        s = s.on(Action::Refuse, "end_no");
+                        refused_used = true;
+                    }
+                    steps.push(s);
+                }
+                Seg::Fork(branches) => {
+                    let join = format!("s{i}_j");
+                    let first = |b: usize| format!("s{i}_b{b}_0");
+                    steps.push(StepDef::auto(
+                        &format!("s{i}"),
+                        "分送",
+                        StepKind::Fork { branches: (0..branches.len()).map(|b| key(&first(b))).collect() },
+                    ));
+                    let mut any_refuse = false;
+                    for (b, tasks) in branches.iter().enumerate() {
+                        for (j, (ret, refuse)) in tasks.iter().enumerate() {
+                            let to = if j + 1 < tasks.len() { format!("s{i}_b{b}_{}", j + 1) } else { join.clone() };
+                            let mut s = StepDef::task(&format!("s{i}_b{b}_{j}"), "部门审核", &d, Role::Reviewer, 3)
+                                .on(Action::Approve, &to);
+                            if *ret && j > 0 {
+                                s = s.on(Action::Return, &format!("s{i}_b{b}_{}", j - 1));
+                            }
+                            if *refuse {
+                                s = s.on(Action::Refuse, &join);
+                                any_refuse = true;
+                            }
+                            steps.push(s);
+                        }
+                    }
+                    refused_used |= any_refuse;
+                    steps.push(StepDef::auto(
+                        &join,
+                        "汇合",
+                        StepKind::Join {
+                            fork: key(&format!("s{i}")),
+                            next: key(&next),
+                            refused_next: any_refuse.then(|| key("end_no")),
+                        },
+                    ));
+                }
+            }
+        }
+        steps.push(StepDef::auto("end_ok", "办结", StepKind::End { outcome: Conclusion::Approved }));
+        if refused_used {
+            steps.push(StepDef::auto("end_no", "不予许可", StepKind::End { outcome: Conclusion::Refused }));
+        }
+        WorkflowDefinition { start: key(&entry(0)), instant: false, steps }
+    }
+
+    fn seg_strategy() -> impl Strategy<Value = Seg> {
+        prop_oneof![
+            (any::<bool>(), any::<bool>()).prop_map(|(ret, refuse)| Seg::Task { ret, refuse }),
+            prop::collection::vec(prop::collection::vec((any::<bool>(), any::<bool>()), 1..4), 1..4).prop_map(Seg::Fork),
+        ]
+    }
+
+    /// Drives a case: random legal actions from `choices`, then always the action that gets closest
+    /// to an end. Returns the conclusion and the number of actions taken.
+    fn drive(def: &WorkflowDefinition, choices: &[u16]) -> (Option<Conclusion>, usize) {
+        let dist = distance_to_end(def);
+        let (mut st, _) = start(def).unwrap();
+        let bound = choices.len() + 10 * def.steps.len() * def.steps.len() + 10;
+        for n in 0..bound {
+            if st.concluded.is_some() {
+                return (st.concluded, n);
+            }
+            let candidates: Vec<(StepKey, Action, u32)> = st
+                .open
+                .iter()
+                .flat_map(|o| {
+                    let s = def.step(&o.step).unwrap();
+                    s.actions.iter().map(|t| (o.step.clone(), t.action, dist.get(&t.to).copied().unwrap_or(u32::MAX)))
+                })
+                .collect();
+            assert!(!candidates.is_empty(), "stuck with open steps {:?}", st);
+            let pick = match choices.get(n) {
+                Some(&c) => candidates[usize::from(c) % candidates.len()].clone(),
+                None => candidates.iter().min_by_key(|c| c.2).unwrap().clone(),
+            };
+            apply(def, &mut st, &pick.0, pick.1).unwrap();
+        }
+        (st.concluded, bound)
+    }
+
+    fn arb_key() -> impl Strategy<Value = StepKey> {
+        prop::sample::select(vec!["a", "b", "c", "d", "e", "", "bad key"]).prop_map(StepKey::new)
+    }
+
+    fn arb_def() -> impl Strategy<Value = WorkflowDefinition> {
+        let kind = prop_oneof![
+            Just(StepKind::Task),
+            prop::collection::vec(arb_key(), 0..3).prop_map(|branches| StepKind::Fork { branches }),
+            (arb_key(), arb_key(), prop::option::of(arb_key()))
+                .prop_map(|(fork, next, refused_next)| StepKind::Join { fork, next, refused_next }),
+            any::<bool>().prop_map(|ok| StepKind::End {
+                outcome: if ok { Conclusion::Approved } else { Conclusion::Refused }
+            }),
+        ];
+        let action = prop::sample::select(Action::ALL.to_vec());
+        let step = (arb_key(), kind, prop::collection::vec((action, arb_key()), 0..3), 0u32..3, any::<bool>()).prop_map(
+            |(key, kind, actions, days, has_dept)| StepDef {
+                key,
+                name: "步骤".to_owned(),
+                department: has_dept.then(|| DepartmentRef::new("D01")),
+                role: Some(Role::Reviewer),
+                time_limit_days: days,
+                kind,
+                actions: actions.into_iter().map(|(action, to)| Transition { action, to }).collect(),
+            },
+        );
+        (arb_key(), any::<bool>(), prop::collection::vec(step, 0..7))
+            .prop_map(|(start, instant, steps)| WorkflowDefinition { start, instant, steps })
+    }
+
+    proptest! {
+        #[test]
+        fn generated_definitions_validate_and_conclude(
+            segs in prop::collection::vec(seg_strategy(), 1..5),
+            choices in prop::collection::vec(any::<u16>(), 0..60),
+        ) {
+            let def = build(&segs);
+            prop_assert_eq!(validate(&def), Ok(()));
+            let (concluded, _) = drive(&def, &choices);
+            prop_assert!(concluded.is_some());
+        }
+
+        #[test]
+        fn arbitrary_definitions_never_panic(def in arb_def(), choices in prop::collection::vec(any::<u16>(), 0..20)) {
+            let valid = validate(&def).is_ok();
+            match start(&def) {
+                Ok((mut st, _)) => {
+                    prop_assert!(valid);
+                    // Random actions, legal or not, never panic and never touch a concluded case.
+                    for c in &choices {
+                        let step = def.steps[usize::from(*c) % def.steps.len()].key.clone();
+                        let action = Action::ALL[usize::from(*c) % 3];
+                        let was = st.concluded;
+                        let res = apply(&def, &mut st, &step, action);
+                        if was.is_some() {
+                            prop_assert_eq!(res.map_err(|e| e.code()), Err("case_concluded"));
+                        }
+                    }
+                    // Every definition that validates can reach a conclusion from the start.
+                    let (concluded, _) = drive(&def, &[]);
+                    prop_assert!(concluded.is_some());
+                }
+                Err(e) => {
+                    prop_assert!(!valid);
+                    prop_assert_eq!(e.code(), "workflow_invalid");
+                }
+            }
+        }
+    }
+}
