@@ -503,3 +503,178 @@ impl IntakeState {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+    use proptest::prelude::*;
+
+    fn rules() -> IntakeRules {
+        IntakeRules::default()
+    }
+    fn mats(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn status_round_trips_and_labels() {
+        for s in CaseStatus::ALL {
+            assert_eq!(CaseStatus::parse(s.as_str()).unwrap(), s);
+            assert!(!s.label().is_empty());
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(serde_json::from_str::<CaseStatus>(&json).unwrap(), s);
+        }
+        assert_eq!(CaseStatus::parse("nope").unwrap_err().code(), "case_status_invalid");
+        for k in NoticeKind::ALL {
+            assert_eq!(NoticeKind::parse(k.as_str()).unwrap(), k);
+        }
+        assert_eq!(NoticeKind::MissingMaterials.title(), "一次性告知单");
+    }
+
+    #[test]
+    fn one_notice_then_correction_then_accept() {
+        let d0 = date(2026, 3, 16);
+        let mut st = IntakeState::received(d0);
+        let ev = CaseEvent::NoticeOfMissing { on: d0, materials: mats(&["身份证复印件", "营业执照"]), working_days_since_receipt: 0 };
+        assert_eq!(st.apply(&rules(), &ev).unwrap(), Some(NoticeKind::MissingMaterials));
+        assert_eq!(st.status, CaseStatus::AwaitingCorrection);
+        assert_eq!(st.apply(&rules(), &ev).unwrap_err().code(), "notice_already_issued");
+        // No deemed acceptance once a notice was given.
+        assert!(!st.deemed_acceptance_due(&rules(), 30));
+        let d1 = date(2026, 3, 20);
+        assert_eq!(st.apply(&rules(), &CaseEvent::Accept { on: d1 }).unwrap(), Some(NoticeKind::Acceptance));
+        assert_eq!(st.accepted_on, Some(d1));
+        assert_eq!(st.missing.as_ref().unwrap().corrected_on, Some(d1));
+        assert_eq!(st.apply(&rules(), &CaseEvent::Accept { on: d1 }).unwrap_err().code(), "intake_already_decided");
+        assert_eq!(st.apply(&rules(), &ev).unwrap_err().code(), "notice_already_issued");
+    }
+
+    #[test]
+    fn late_notice_and_deemed_acceptance() {
+        let d0 = date(2026, 3, 16);
+        let mut st = IntakeState::received(d0);
+        let late = CaseEvent::NoticeOfMissing { on: date(2026, 3, 24), materials: mats(&["申请表"]), working_days_since_receipt: 6 };
+        assert_eq!(st.apply(&rules(), &late).unwrap_err().code(), "notice_too_late");
+        let early = CaseEvent::DeemedAcceptance { working_days_since_receipt: 5 };
+        assert_eq!(st.apply(&rules(), &early).unwrap_err().code(), "deemed_acceptance_not_due");
+        st.apply(&rules(), &CaseEvent::DeemedAcceptance { working_days_since_receipt: 6 }).unwrap();
+        assert_eq!(st.status, CaseStatus::InProgress);
+        assert_eq!(st.accepted_on, Some(d0));
+        assert!(st.deemed);
+    }
+
+    #[test]
+    fn accept_with_pending_deadline_rules() {
+        let d0 = date(2026, 3, 16);
+        let promised = date(2026, 4, 13);
+        let mut st = IntakeState::received(d0);
+        let too_late = CaseEvent::AcceptWithPending {
+            on: d0,
+            materials: mats(&["消防验收意见书"]),
+            deadline: date(2026, 4, 14),
+            promised_deadline: promised,
+        };
+        assert_eq!(st.apply(&rules(), &too_late).unwrap_err().code(), "pending_deadline_after_promised");
+        let empty = CaseEvent::AcceptWithPending { on: d0, materials: vec![], deadline: promised, promised_deadline: promised };
+        assert_eq!(st.apply(&rules(), &empty).unwrap_err().code(), "materials_empty");
+        let ok = CaseEvent::AcceptWithPending {
+            on: d0,
+            materials: mats(&["消防验收意见书"]),
+            deadline: date(2026, 4, 1),
+            promised_deadline: promised,
+        };
+        assert_eq!(st.apply(&rules(), &ok).unwrap(), Some(NoticeKind::PendingAcceptance));
+        let approve = CaseEvent::Conclude { on: date(2026, 3, 20), outcome: Conclusion::Approved };
+        assert_eq!(st.apply(&rules(), &approve).unwrap_err().code(), "pending_materials_outstanding");
+        assert_eq!(
+            st.apply(&rules(), &CaseEvent::PendingOverdue { today: date(2026, 4, 1) }).unwrap_err().code(),
+            "pending_not_overdue"
+        );
+        assert_eq!(
+            st.apply(&rules(), &CaseEvent::PendingOverdue { today: date(2026, 4, 2) }).unwrap(),
+            Some(NoticeKind::Termination)
+        );
+        assert_eq!(st.status, CaseStatus::Terminated);
+        assert_eq!(st.apply(&rules(), &approve).unwrap_err().code(), "case_concluded");
+    }
+
+    #[test]
+    fn special_procedure_and_conclusion() {
+        let d0 = date(2026, 3, 16);
+        let mut st = IntakeState::received(d0);
+        st.apply(&rules(), &CaseEvent::Accept { on: d0 }).unwrap();
+        st.apply(&rules(), &CaseEvent::StartSpecialProcedure { on: d0 }).unwrap();
+        assert!(!st.status.accepts_workflow_actions());
+        let decide = CaseEvent::Conclude { on: d0, outcome: Conclusion::Refused };
+        assert_eq!(st.apply(&rules(), &decide).unwrap_err().code(), "special_procedure_running");
+        st.apply(&rules(), &CaseEvent::EndSpecialProcedure { on: d0 }).unwrap();
+        assert_eq!(st.apply(&rules(), &decide).unwrap(), Some(NoticeKind::RefusalDecision));
+        assert_eq!(st.status, CaseStatus::Concluded(Conclusion::Refused));
+        assert_eq!(st.apply(&rules(), &decide).unwrap_err().code(), "case_concluded");
+    }
+
+    #[test]
+    fn refusal_needs_reasons() {
+        let d0 = date(2026, 3, 16);
+        let mut st = IntakeState::received(d0);
+        let bad = CaseEvent::Refuse { on: d0, reasons: " ".to_owned() };
+        assert_eq!(st.apply(&rules(), &bad).unwrap_err().code(), "refusal_reason_required");
+        st.apply(&rules(), &CaseEvent::Refuse { on: d0, reasons: "不属于本机关职权范围".to_owned() }).unwrap();
+        assert_eq!(st.status, CaseStatus::NotAccepted);
+        assert!(st.status.is_final());
+    }
+
+    fn arb_event() -> impl Strategy<Value = CaseEvent> {
+        let day = (0i8..40).prop_map(|n| date(2026, 3, 1).checked_add(jiff::Span::new().days(i64::from(n))).unwrap());
+        let list = prop::collection::vec(prop::sample::select(vec!["申请表", "身份证", "", "营业执照"]), 0..3)
+            .prop_map(|v| v.into_iter().map(str::to_owned).collect::<Vec<_>>());
+        let outcome = any::<bool>().prop_map(|b| if b { Conclusion::Approved } else { Conclusion::Refused });
+        prop_oneof![
+            day.clone().prop_map(|on| CaseEvent::Accept { on }),
+            (day.clone(), prop::sample::select(vec!["", "不符合条件"]))
+                .prop_map(|(on, r)| CaseEvent::Refuse { on, reasons: r.to_owned() }),
+            (day.clone(), list.clone(), day.clone(), day.clone()).prop_map(|(on, materials, deadline, promised_deadline)| {
+                CaseEvent::AcceptWithPending { on, materials, deadline, promised_deadline }
+            }),
+            (day.clone(), list, 0u32..10).prop_map(|(on, materials, w)| CaseEvent::NoticeOfMissing {
+                on,
+                materials,
+                working_days_since_receipt: w
+            }),
+            (0u32..10).prop_map(|w| CaseEvent::DeemedAcceptance { working_days_since_receipt: w }),
+            day.clone().prop_map(|on| CaseEvent::PendingDelivered { on }),
+            day.clone().prop_map(|today| CaseEvent::PendingOverdue { today }),
+            day.clone().prop_map(|on| CaseEvent::StartSpecialProcedure { on }),
+            day.clone().prop_map(|on| CaseEvent::EndSpecialProcedure { on }),
+            (day.clone(), outcome).prop_map(|(on, outcome)| CaseEvent::Conclude { on, outcome }),
+            day.prop_map(|on| CaseEvent::Withdraw { on }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn random_events_keep_invariants(events in prop::collection::vec(arb_event(), 0..30)) {
+            let mut st = IntakeState::received(date(2026, 3, 10));
+            for ev in &events {
+                let before = st.clone();
+                let res = st.apply(&rules(), ev);
+                if before.status.is_final() {
+                    prop_assert_eq!(res.map_err(|e| e.code()), Err("case_concluded"));
+                    prop_assert_eq!(&st, &before);
+                } else if res.is_err() {
+                    prop_assert_eq!(&st, &before);
+                }
+                let notices = st.notices.iter().filter(|n| **n == NoticeKind::MissingMaterials).count();
+                prop_assert!(notices <= 1);
+                prop_assert!(st.accepted_on.is_none() || !st.status.awaiting_intake());
+                if let Some(p) = &st.pending {
+                    prop_assert!(st.accepted_on.is_some_and(|a| a <= p.deadline));
+                }
+            }
+            let json = serde_json::to_string(&st).unwrap();
+            prop_assert_eq!(serde_json::from_str::<IntakeState>(&json).unwrap(), st);
+        }
+    }
+}
