@@ -75,7 +75,13 @@ impl CaseStatus {
         Self::ALL
             .into_iter()
             .find(|s| s.as_str() == raw)
-            .ok_or_else(|| DomainError::invalid("case_status_invalid", "status", format!("未知的办件状态：{raw}")))
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "case_status_invalid",
+                    "status",
+                    format!("未知的办件状态：{raw}"),
+                )
+            })
     }
     /// 简体 label shown in the UI.
     pub fn label(self) -> &'static str {
@@ -93,7 +99,10 @@ impl CaseStatus {
     }
     /// A final status never changes again.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::NotAccepted | Self::Concluded(_) | Self::Terminated | Self::Withdrawn)
+        matches!(
+            self,
+            Self::NotAccepted | Self::Concluded(_) | Self::Terminated | Self::Withdrawn
+        )
     }
     /// Whether the intake decision is still to be made.
     pub fn awaiting_intake(self) -> bool {
@@ -170,7 +179,13 @@ impl NoticeKind {
         Self::ALL
             .into_iter()
             .find(|k| k.as_str() == raw)
-            .ok_or_else(|| DomainError::invalid("notice_kind_invalid", "kind", format!("未知的文书类型：{raw}")))
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "notice_kind_invalid",
+                    "kind",
+                    format!("未知的文书类型：{raw}"),
+                )
+            })
     }
     /// 简体 title printed on the document.
     pub fn title(self) -> &'static str {
@@ -197,7 +212,9 @@ pub struct IntakeRules {
 
 impl Default for IntakeRules {
     fn default() -> Self {
-        Self { notice_window_working_days: 5 }
+        Self {
+            notice_window_working_days: 5,
+        }
     }
 }
 
@@ -228,10 +245,19 @@ pub enum CaseEvent {
     Refuse { on: Date, reasons: String },
     /// 容缺受理 on a signed commitment. `promised_deadline` is the case's promised deadline date
     /// (from the case clock); the materials' deadline may not be later.
-    AcceptWithPending { on: Date, materials: Vec<String>, deadline: Date, promised_deadline: Date },
+    AcceptWithPending {
+        on: Date,
+        materials: Vec<String>,
+        deadline: Date,
+        promised_deadline: Date,
+    },
     /// 一次性告知: everything missing, in one notice. `working_days_since_receipt` comes from the
     /// calendar; a notice after the window is too late (the case already counts as accepted).
-    NoticeOfMissing { on: Date, materials: Vec<String>, working_days_since_receipt: u32 },
+    NoticeOfMissing {
+        on: Date,
+        materials: Vec<String>,
+        working_days_since_receipt: u32,
+    },
     /// The intake window passed without a decision or notice: deemed accepted on the day of receipt.
     DeemedAcceptance { working_days_since_receipt: u32 },
     /// The pending 容缺 materials arrived.
@@ -272,9 +298,15 @@ const REASONS_MAX: usize = 2000;
 fn check_materials(raw: &[String]) -> Result<Vec<String>, DomainError> {
     let list: Vec<String> = raw.iter().map(|m| m.trim().to_owned()).collect();
     if list.is_empty() {
-        return Err(DomainError::invalid("materials_empty", "materials", "须列明所缺的材料"));
+        return Err(DomainError::invalid(
+            "materials_empty",
+            "materials",
+            "须列明所缺的材料",
+        ));
     }
-    if list.iter().any(|m| m.is_empty() || m.chars().count() > MATERIAL_NAME_MAX || m.chars().any(char::is_control)) {
+    if list.iter().any(|m| {
+        m.is_empty() || m.chars().count() > MATERIAL_NAME_MAX || m.chars().any(char::is_control)
+    }) {
         return Err(DomainError::invalid(
             "material_name_invalid",
             "materials",
@@ -283,14 +315,22 @@ fn check_materials(raw: &[String]) -> Result<Vec<String>, DomainError> {
     }
     let mut seen = std::collections::BTreeSet::new();
     if !list.iter().all(|m| seen.insert(m.as_str())) {
-        return Err(DomainError::invalid("material_duplicate", "materials", "材料清单中有重复的材料"));
+        return Err(DomainError::invalid(
+            "material_duplicate",
+            "materials",
+            "材料清单中有重复的材料",
+        ));
     }
     Ok(list)
 }
 
 fn not_before(on: Date, earliest: Date, field: &'static str) -> Result<(), DomainError> {
     if on < earliest {
-        return Err(DomainError::invalid("date_before_receipt", field, "日期不能早于收件日期"));
+        return Err(DomainError::invalid(
+            "date_before_receipt",
+            field,
+            "日期不能早于收件日期",
+        ));
     }
     Ok(())
 }
@@ -313,12 +353,21 @@ impl IntakeState {
 
     /// Whether the application now counts as accepted because the window passed with no decision
     /// or notice. (A notice of missing materials stops deemed acceptance.)
-    pub fn deemed_acceptance_due(&self, rules: &IntakeRules, working_days_since_receipt: u32) -> bool {
-        self.status == CaseStatus::Submitted && working_days_since_receipt > rules.notice_window_working_days
+    pub fn deemed_acceptance_due(
+        &self,
+        rules: &IntakeRules,
+        working_days_since_receipt: u32,
+    ) -> bool {
+        self.status == CaseStatus::Submitted
+            && working_days_since_receipt > rules.notice_window_working_days
     }
 
     /// Applies one event. Returns the notice to issue, if any. On error nothing changes.
-    pub fn apply(&mut self, rules: &IntakeRules, event: &CaseEvent) -> Result<Option<NoticeKind>, DomainError> {
+    pub fn apply(
+        &mut self,
+        rules: &IntakeRules,
+        event: &CaseEvent,
+    ) -> Result<Option<NoticeKind>, DomainError> {
         if self.status.is_final() {
             return Err(DomainError::conflict(
                 "case_concluded",
@@ -338,7 +387,10 @@ impl IntakeState {
         if self.status.awaiting_intake() {
             Ok(())
         } else {
-            Err(DomainError::conflict("intake_already_decided", "该办件已作出受理决定"))
+            Err(DomainError::conflict(
+                "intake_already_decided",
+                "该办件已作出受理决定",
+            ))
         }
     }
 
@@ -350,7 +402,11 @@ impl IntakeState {
         }
     }
 
-    fn transition(&mut self, rules: &IntakeRules, event: &CaseEvent) -> Result<Option<NoticeKind>, DomainError> {
+    fn transition(
+        &mut self,
+        rules: &IntakeRules,
+        event: &CaseEvent,
+    ) -> Result<Option<NoticeKind>, DomainError> {
         match event {
             CaseEvent::Accept { on } => {
                 self.require_intake()?;
@@ -368,7 +424,11 @@ impl IntakeState {
                 not_before(*on, self.received_on, "on")?;
                 let reasons = reasons.trim();
                 if reasons.is_empty() {
-                    return Err(DomainError::invalid("refusal_reason_required", "reasons", "不予受理须说明理由"));
+                    return Err(DomainError::invalid(
+                        "refusal_reason_required",
+                        "reasons",
+                        "不予受理须说明理由",
+                    ));
                 }
                 if reasons.chars().count() > REASONS_MAX {
                     return Err(DomainError::invalid(
@@ -382,7 +442,12 @@ impl IntakeState {
                 self.concluded_on = Some(*on);
                 Ok(Some(NoticeKind::Refusal))
             }
-            CaseEvent::AcceptWithPending { on, materials, deadline, promised_deadline } => {
+            CaseEvent::AcceptWithPending {
+                on,
+                materials,
+                deadline,
+                promised_deadline,
+            } => {
                 self.require_intake()?;
                 not_before(*on, self.received_on, "on")?;
                 let materials = check_materials(materials)?;
@@ -402,10 +467,18 @@ impl IntakeState {
                 }
                 self.status = CaseStatus::InProgress;
                 self.accepted_on = Some(*on);
-                self.pending = Some(PendingMaterials { materials, deadline: *deadline, delivered_on: None });
+                self.pending = Some(PendingMaterials {
+                    materials,
+                    deadline: *deadline,
+                    delivered_on: None,
+                });
                 Ok(Some(NoticeKind::PendingAcceptance))
             }
-            CaseEvent::NoticeOfMissing { on, materials, working_days_since_receipt } => {
+            CaseEvent::NoticeOfMissing {
+                on,
+                materials,
+                working_days_since_receipt,
+            } => {
                 // Checked before the status: a second notice is its own, clearer, error.
                 if self.missing.is_some() {
                     return Err(DomainError::conflict(
@@ -426,13 +499,22 @@ impl IntakeState {
                 }
                 let materials = check_materials(materials)?;
                 self.status = CaseStatus::AwaitingCorrection;
-                self.missing = Some(MissingNotice { materials, issued_on: *on, corrected_on: None });
+                self.missing = Some(MissingNotice {
+                    materials,
+                    issued_on: *on,
+                    corrected_on: None,
+                });
                 Ok(Some(NoticeKind::MissingMaterials))
             }
-            CaseEvent::DeemedAcceptance { working_days_since_receipt } => {
+            CaseEvent::DeemedAcceptance {
+                working_days_since_receipt,
+            } => {
                 self.require_intake()?;
                 if !self.deemed_acceptance_due(rules, *working_days_since_receipt) {
-                    return Err(DomainError::conflict("deemed_acceptance_not_due", "尚未满足视为受理的条件"));
+                    return Err(DomainError::conflict(
+                        "deemed_acceptance_not_due",
+                        "尚未满足视为受理的条件",
+                    ));
                 }
                 self.status = CaseStatus::InProgress;
                 self.accepted_on = Some(self.received_on);
@@ -442,19 +524,31 @@ impl IntakeState {
             CaseEvent::PendingDelivered { on } => {
                 self.require_accepted()?;
                 let Some(p) = self.pending.as_mut().filter(|p| p.delivered_on.is_none()) else {
-                    return Err(DomainError::conflict("no_pending_materials", "该办件没有待补交的容缺材料"));
+                    return Err(DomainError::conflict(
+                        "no_pending_materials",
+                        "该办件没有待补交的容缺材料",
+                    ));
                 };
                 if *on > p.deadline {
-                    return Err(DomainError::conflict("pending_deadline_passed", "已超过容缺材料的补交期限"));
+                    return Err(DomainError::conflict(
+                        "pending_deadline_passed",
+                        "已超过容缺材料的补交期限",
+                    ));
                 }
                 p.delivered_on = Some(*on);
                 Ok(Some(NoticeKind::CorrectionReceipt))
             }
             CaseEvent::PendingOverdue { today } => {
                 self.require_accepted()?;
-                let overdue = self.pending.as_ref().is_some_and(|p| p.delivered_on.is_none() && *today > p.deadline);
+                let overdue = self
+                    .pending
+                    .as_ref()
+                    .is_some_and(|p| p.delivered_on.is_none() && *today > p.deadline);
                 if !overdue {
-                    return Err(DomainError::conflict("pending_not_overdue", "容缺材料未逾期"));
+                    return Err(DomainError::conflict(
+                        "pending_not_overdue",
+                        "容缺材料未逾期",
+                    ));
                 }
                 self.status = CaseStatus::Terminated;
                 self.concluded_on = Some(*today);
@@ -463,14 +557,20 @@ impl IntakeState {
             CaseEvent::StartSpecialProcedure { .. } => {
                 self.require_accepted()?;
                 if self.status == CaseStatus::Suspended {
-                    return Err(DomainError::conflict("special_procedure_running", "特别程序正在进行中"));
+                    return Err(DomainError::conflict(
+                        "special_procedure_running",
+                        "特别程序正在进行中",
+                    ));
                 }
                 self.status = CaseStatus::Suspended;
                 Ok(None)
             }
             CaseEvent::EndSpecialProcedure { .. } => {
                 if self.status != CaseStatus::Suspended {
-                    return Err(DomainError::conflict("special_procedure_not_running", "没有正在进行的特别程序"));
+                    return Err(DomainError::conflict(
+                        "special_procedure_not_running",
+                        "没有正在进行的特别程序",
+                    ));
                 }
                 self.status = CaseStatus::InProgress;
                 Ok(None)
@@ -478,9 +578,15 @@ impl IntakeState {
             CaseEvent::Conclude { on, outcome } => {
                 self.require_accepted()?;
                 if self.status == CaseStatus::Suspended {
-                    return Err(DomainError::conflict("special_procedure_running", "特别程序进行中，不能办结"));
+                    return Err(DomainError::conflict(
+                        "special_procedure_running",
+                        "特别程序进行中，不能办结",
+                    ));
                 }
-                let outstanding = self.pending.as_ref().is_some_and(|p| p.delivered_on.is_none());
+                let outstanding = self
+                    .pending
+                    .as_ref()
+                    .is_some_and(|p| p.delivered_on.is_none());
                 if *outcome == Conclusion::Approved && outstanding {
                     return Err(DomainError::conflict(
                         "pending_materials_outstanding",
@@ -526,7 +632,10 @@ mod tests {
             let json = serde_json::to_string(&s).unwrap();
             assert_eq!(serde_json::from_str::<CaseStatus>(&json).unwrap(), s);
         }
-        assert_eq!(CaseStatus::parse("nope").unwrap_err().code(), "case_status_invalid");
+        assert_eq!(
+            CaseStatus::parse("nope").unwrap_err().code(),
+            "case_status_invalid"
+        );
         for k in NoticeKind::ALL {
             assert_eq!(NoticeKind::parse(k.as_str()).unwrap(), k);
         }
@@ -537,29 +646,68 @@ mod tests {
     fn one_notice_then_correction_then_accept() {
         let d0 = date(2026, 3, 16);
         let mut st = IntakeState::received(d0);
-        let ev = CaseEvent::NoticeOfMissing { on: d0, materials: mats(&["身份证复印件", "营业执照"]), working_days_since_receipt: 0 };
-        assert_eq!(st.apply(&rules(), &ev).unwrap(), Some(NoticeKind::MissingMaterials));
+        let ev = CaseEvent::NoticeOfMissing {
+            on: d0,
+            materials: mats(&["身份证复印件", "营业执照"]),
+            working_days_since_receipt: 0,
+        };
+        assert_eq!(
+            st.apply(&rules(), &ev).unwrap(),
+            Some(NoticeKind::MissingMaterials)
+        );
         assert_eq!(st.status, CaseStatus::AwaitingCorrection);
-        assert_eq!(st.apply(&rules(), &ev).unwrap_err().code(), "notice_already_issued");
+        assert_eq!(
+            st.apply(&rules(), &ev).unwrap_err().code(),
+            "notice_already_issued"
+        );
         // No deemed acceptance once a notice was given.
         assert!(!st.deemed_acceptance_due(&rules(), 30));
         let d1 = date(2026, 3, 20);
-        assert_eq!(st.apply(&rules(), &CaseEvent::Accept { on: d1 }).unwrap(), Some(NoticeKind::Acceptance));
+        assert_eq!(
+            st.apply(&rules(), &CaseEvent::Accept { on: d1 }).unwrap(),
+            Some(NoticeKind::Acceptance)
+        );
         assert_eq!(st.accepted_on, Some(d1));
         assert_eq!(st.missing.as_ref().unwrap().corrected_on, Some(d1));
-        assert_eq!(st.apply(&rules(), &CaseEvent::Accept { on: d1 }).unwrap_err().code(), "intake_already_decided");
-        assert_eq!(st.apply(&rules(), &ev).unwrap_err().code(), "notice_already_issued");
+        assert_eq!(
+            st.apply(&rules(), &CaseEvent::Accept { on: d1 })
+                .unwrap_err()
+                .code(),
+            "intake_already_decided"
+        );
+        assert_eq!(
+            st.apply(&rules(), &ev).unwrap_err().code(),
+            "notice_already_issued"
+        );
     }
 
     #[test]
     fn late_notice_and_deemed_acceptance() {
         let d0 = date(2026, 3, 16);
         let mut st = IntakeState::received(d0);
-        let late = CaseEvent::NoticeOfMissing { on: date(2026, 3, 24), materials: mats(&["申请表"]), working_days_since_receipt: 6 };
-        assert_eq!(st.apply(&rules(), &late).unwrap_err().code(), "notice_too_late");
-        let early = CaseEvent::DeemedAcceptance { working_days_since_receipt: 5 };
-        assert_eq!(st.apply(&rules(), &early).unwrap_err().code(), "deemed_acceptance_not_due");
-        st.apply(&rules(), &CaseEvent::DeemedAcceptance { working_days_since_receipt: 6 }).unwrap();
+        let late = CaseEvent::NoticeOfMissing {
+            on: date(2026, 3, 24),
+            materials: mats(&["申请表"]),
+            working_days_since_receipt: 6,
+        };
+        assert_eq!(
+            st.apply(&rules(), &late).unwrap_err().code(),
+            "notice_too_late"
+        );
+        let early = CaseEvent::DeemedAcceptance {
+            working_days_since_receipt: 5,
+        };
+        assert_eq!(
+            st.apply(&rules(), &early).unwrap_err().code(),
+            "deemed_acceptance_not_due"
+        );
+        st.apply(
+            &rules(),
+            &CaseEvent::DeemedAcceptance {
+                working_days_since_receipt: 6,
+            },
+        )
+        .unwrap();
         assert_eq!(st.status, CaseStatus::InProgress);
         assert_eq!(st.accepted_on, Some(d0));
         assert!(st.deemed);
@@ -576,28 +724,64 @@ mod tests {
             deadline: date(2026, 4, 14),
             promised_deadline: promised,
         };
-        assert_eq!(st.apply(&rules(), &too_late).unwrap_err().code(), "pending_deadline_after_promised");
-        let empty = CaseEvent::AcceptWithPending { on: d0, materials: vec![], deadline: promised, promised_deadline: promised };
-        assert_eq!(st.apply(&rules(), &empty).unwrap_err().code(), "materials_empty");
+        assert_eq!(
+            st.apply(&rules(), &too_late).unwrap_err().code(),
+            "pending_deadline_after_promised"
+        );
+        let empty = CaseEvent::AcceptWithPending {
+            on: d0,
+            materials: vec![],
+            deadline: promised,
+            promised_deadline: promised,
+        };
+        assert_eq!(
+            st.apply(&rules(), &empty).unwrap_err().code(),
+            "materials_empty"
+        );
         let ok = CaseEvent::AcceptWithPending {
             on: d0,
             materials: mats(&["消防验收意见书"]),
             deadline: date(2026, 4, 1),
             promised_deadline: promised,
         };
-        assert_eq!(st.apply(&rules(), &ok).unwrap(), Some(NoticeKind::PendingAcceptance));
-        let approve = CaseEvent::Conclude { on: date(2026, 3, 20), outcome: Conclusion::Approved };
-        assert_eq!(st.apply(&rules(), &approve).unwrap_err().code(), "pending_materials_outstanding");
         assert_eq!(
-            st.apply(&rules(), &CaseEvent::PendingOverdue { today: date(2026, 4, 1) }).unwrap_err().code(),
+            st.apply(&rules(), &ok).unwrap(),
+            Some(NoticeKind::PendingAcceptance)
+        );
+        let approve = CaseEvent::Conclude {
+            on: date(2026, 3, 20),
+            outcome: Conclusion::Approved,
+        };
+        assert_eq!(
+            st.apply(&rules(), &approve).unwrap_err().code(),
+            "pending_materials_outstanding"
+        );
+        assert_eq!(
+            st.apply(
+                &rules(),
+                &CaseEvent::PendingOverdue {
+                    today: date(2026, 4, 1)
+                }
+            )
+            .unwrap_err()
+            .code(),
             "pending_not_overdue"
         );
         assert_eq!(
-            st.apply(&rules(), &CaseEvent::PendingOverdue { today: date(2026, 4, 2) }).unwrap(),
+            st.apply(
+                &rules(),
+                &CaseEvent::PendingOverdue {
+                    today: date(2026, 4, 2)
+                }
+            )
+            .unwrap(),
             Some(NoticeKind::Termination)
         );
         assert_eq!(st.status, CaseStatus::Terminated);
-        assert_eq!(st.apply(&rules(), &approve).unwrap_err().code(), "case_concluded");
+        assert_eq!(
+            st.apply(&rules(), &approve).unwrap_err().code(),
+            "case_concluded"
+        );
     }
 
     #[test]
@@ -605,49 +789,108 @@ mod tests {
         let d0 = date(2026, 3, 16);
         let mut st = IntakeState::received(d0);
         st.apply(&rules(), &CaseEvent::Accept { on: d0 }).unwrap();
-        st.apply(&rules(), &CaseEvent::StartSpecialProcedure { on: d0 }).unwrap();
+        st.apply(&rules(), &CaseEvent::StartSpecialProcedure { on: d0 })
+            .unwrap();
         assert!(!st.status.accepts_workflow_actions());
-        let decide = CaseEvent::Conclude { on: d0, outcome: Conclusion::Refused };
-        assert_eq!(st.apply(&rules(), &decide).unwrap_err().code(), "special_procedure_running");
-        st.apply(&rules(), &CaseEvent::EndSpecialProcedure { on: d0 }).unwrap();
-        assert_eq!(st.apply(&rules(), &decide).unwrap(), Some(NoticeKind::RefusalDecision));
+        let decide = CaseEvent::Conclude {
+            on: d0,
+            outcome: Conclusion::Refused,
+        };
+        assert_eq!(
+            st.apply(&rules(), &decide).unwrap_err().code(),
+            "special_procedure_running"
+        );
+        st.apply(&rules(), &CaseEvent::EndSpecialProcedure { on: d0 })
+            .unwrap();
+        assert_eq!(
+            st.apply(&rules(), &decide).unwrap(),
+            Some(NoticeKind::RefusalDecision)
+        );
         assert_eq!(st.status, CaseStatus::Concluded(Conclusion::Refused));
-        assert_eq!(st.apply(&rules(), &decide).unwrap_err().code(), "case_concluded");
+        assert_eq!(
+            st.apply(&rules(), &decide).unwrap_err().code(),
+            "case_concluded"
+        );
     }
 
     #[test]
     fn refusal_needs_reasons() {
         let d0 = date(2026, 3, 16);
         let mut st = IntakeState::received(d0);
-        let bad = CaseEvent::Refuse { on: d0, reasons: " ".to_owned() };
-        assert_eq!(st.apply(&rules(), &bad).unwrap_err().code(), "refusal_reason_required");
-        st.apply(&rules(), &CaseEvent::Refuse { on: d0, reasons: "不属于本机关职权范围".to_owned() }).unwrap();
+        let bad = CaseEvent::Refuse {
+            on: d0,
+            reasons: " ".to_owned(),
+        };
+        assert_eq!(
+            st.apply(&rules(), &bad).unwrap_err().code(),
+            "refusal_reason_required"
+        );
+        st.apply(
+            &rules(),
+            &CaseEvent::Refuse {
+                on: d0,
+                reasons: "不属于本机关职权范围".to_owned(),
+            },
+        )
+        .unwrap();
         assert_eq!(st.status, CaseStatus::NotAccepted);
         assert!(st.status.is_final());
     }
 
     fn arb_event() -> impl Strategy<Value = CaseEvent> {
-        let day = (0i8..40).prop_map(|n| date(2026, 3, 1).checked_add(jiff::Span::new().days(i64::from(n))).unwrap());
-        let list = prop::collection::vec(prop::sample::select(vec!["申请表", "身份证", "", "营业执照"]), 0..3)
-            .prop_map(|v| v.into_iter().map(str::to_owned).collect::<Vec<_>>());
-        let outcome = any::<bool>().prop_map(|b| if b { Conclusion::Approved } else { Conclusion::Refused });
+        let day = (0i8..40).prop_map(|n| {
+            date(2026, 3, 1)
+                .checked_add(jiff::Span::new().days(i64::from(n)))
+                .unwrap()
+        });
+        let list = prop::collection::vec(
+            prop::sample::select(vec!["申请表", "身份证", "", "营业执照"]),
+            0..3,
+        )
+        .prop_map(|v| v.into_iter().map(str::to_owned).collect::<Vec<_>>());
+        let outcome = any::<bool>().prop_map(|b| {
+            if b {
+                Conclusion::Approved
+            } else {
+                Conclusion::Refused
+            }
+        });
         prop_oneof![
             day.clone().prop_map(|on| CaseEvent::Accept { on }),
-            (day.clone(), prop::sample::select(vec!["", "不符合条件"]))
-                .prop_map(|(on, r)| CaseEvent::Refuse { on, reasons: r.to_owned() }),
-            (day.clone(), list.clone(), day.clone(), day.clone()).prop_map(|(on, materials, deadline, promised_deadline)| {
-                CaseEvent::AcceptWithPending { on, materials, deadline, promised_deadline }
+            (day.clone(), prop::sample::select(vec!["", "不符合条件"])).prop_map(|(on, r)| {
+                CaseEvent::Refuse {
+                    on,
+                    reasons: r.to_owned(),
+                }
             }),
-            (day.clone(), list, 0u32..10).prop_map(|(on, materials, w)| CaseEvent::NoticeOfMissing {
-                on,
-                materials,
+            (day.clone(), list.clone(), day.clone(), day.clone()).prop_map(
+                |(on, materials, deadline, promised_deadline)| {
+                    CaseEvent::AcceptWithPending {
+                        on,
+                        materials,
+                        deadline,
+                        promised_deadline,
+                    }
+                }
+            ),
+            (day.clone(), list, 0u32..10).prop_map(|(on, materials, w)| {
+                CaseEvent::NoticeOfMissing {
+                    on,
+                    materials,
+                    working_days_since_receipt: w,
+                }
+            }),
+            (0u32..10).prop_map(|w| CaseEvent::DeemedAcceptance {
                 working_days_since_receipt: w
             }),
-            (0u32..10).prop_map(|w| CaseEvent::DeemedAcceptance { working_days_since_receipt: w }),
-            day.clone().prop_map(|on| CaseEvent::PendingDelivered { on }),
-            day.clone().prop_map(|today| CaseEvent::PendingOverdue { today }),
-            day.clone().prop_map(|on| CaseEvent::StartSpecialProcedure { on }),
-            day.clone().prop_map(|on| CaseEvent::EndSpecialProcedure { on }),
+            day.clone()
+                .prop_map(|on| CaseEvent::PendingDelivered { on }),
+            day.clone()
+                .prop_map(|today| CaseEvent::PendingOverdue { today }),
+            day.clone()
+                .prop_map(|on| CaseEvent::StartSpecialProcedure { on }),
+            day.clone()
+                .prop_map(|on| CaseEvent::EndSpecialProcedure { on }),
             (day.clone(), outcome).prop_map(|(on, outcome)| CaseEvent::Conclude { on, outcome }),
             day.prop_map(|on| CaseEvent::Withdraw { on }),
         ]

@@ -68,7 +68,10 @@ impl StepKey {
     }
     fn is_well_formed(&self) -> bool {
         (1..=Self::MAX_LEN).contains(&self.0.len())
-            && self.0.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            && self
+                .0
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     }
 }
 
@@ -124,7 +127,9 @@ impl Action {
         Self::ALL
             .into_iter()
             .find(|a| a.as_str() == raw)
-            .ok_or_else(|| DomainError::invalid("action_invalid", "action", format!("未知的办理动作：{raw}")))
+            .ok_or_else(|| {
+                DomainError::invalid("action_invalid", "action", format!("未知的办理动作：{raw}"))
+            })
     }
     /// 简体 label on the button.
     pub fn label(self) -> &'static str {
@@ -165,7 +170,11 @@ impl Conclusion {
         match raw {
             "approved" => Ok(Self::Approved),
             "refused" => Ok(Self::Refused),
-            _ => Err(DomainError::invalid("conclusion_invalid", "outcome", format!("未知的办结结果：{raw}"))),
+            _ => Err(DomainError::invalid(
+                "conclusion_invalid",
+                "outcome",
+                format!("未知的办结结果：{raw}"),
+            )),
         }
     }
     pub fn label(self) -> &'static str {
@@ -227,7 +236,13 @@ pub struct StepDef {
 
 impl StepDef {
     /// A task step with no actions yet; chain [`StepDef::on`] to add them.
-    pub fn task(key: &str, name: &str, department: &DepartmentRef, role: Role, time_limit_days: u32) -> Self {
+    pub fn task(
+        key: &str,
+        name: &str,
+        department: &DepartmentRef,
+        role: Role,
+        time_limit_days: u32,
+    ) -> Self {
         Self {
             key: StepKey::new(key),
             name: name.to_owned(),
@@ -252,11 +267,17 @@ impl StepDef {
     }
     /// Adds an allowed action.
     pub fn on(mut self, action: Action, to: &str) -> Self {
-        self.actions.push(Transition { action, to: StepKey::new(to) });
+        self.actions.push(Transition {
+            action,
+            to: StepKey::new(to),
+        });
         self
     }
     pub fn transition(&self, action: Action) -> Option<&StepKey> {
-        self.actions.iter().find(|t| t.action == action).map(|t| &t.to)
+        self.actions
+            .iter()
+            .find(|t| t.action == action)
+            .map(|t| &t.to)
     }
 }
 
@@ -283,7 +304,11 @@ impl WorkflowDefinition {
     /// for [`validate`].
     pub fn from_json(raw: &str) -> Result<Self, DomainError> {
         serde_json::from_str(raw).map_err(|e| {
-            DomainError::invalid("workflow_json_invalid", "workflow", format!("流程定义格式错误：{e}"))
+            DomainError::invalid(
+                "workflow_json_invalid",
+                "workflow",
+                format!("流程定义格式错误：{e}"),
+            )
         })
     }
 }
@@ -297,9 +322,15 @@ pub struct VersionedWorkflow {
 
 impl VersionedWorkflow {
     /// Validates `definition` and gives it the version after `latest` (None for the first save).
-    pub fn publish(latest: Option<u32>, definition: WorkflowDefinition) -> Result<Self, Vec<WorkflowIssue>> {
+    pub fn publish(
+        latest: Option<u32>,
+        definition: WorkflowDefinition,
+    ) -> Result<Self, Vec<WorkflowIssue>> {
         validate(&definition)?;
-        Ok(Self { version: latest.map_or(1, |v| v.saturating_add(1)), definition })
+        Ok(Self {
+            version: latest.map_or(1, |v| v.saturating_add(1)),
+            definition,
+        })
     }
 }
 
@@ -314,7 +345,11 @@ pub struct WorkflowIssue {
 
 impl WorkflowIssue {
     fn new(code: &'static str, step: Option<&StepKey>, message: String) -> Self {
-        Self { code, step: step.cloned(), message }
+        Self {
+            code,
+            step: step.cloned(),
+            message,
+        }
     }
 }
 
@@ -332,17 +367,27 @@ fn index(def: &WorkflowDefinition) -> HashMap<&StepKey, usize> {
 
 /// Successor steps of a step in the graph (unknown references skipped).
 fn successors(def: &WorkflowDefinition, idx: &HashMap<&StepKey, usize>, i: usize) -> Vec<usize> {
-    let Some(step) = def.steps.get(i) else { return Vec::new() };
+    let Some(step) = def.steps.get(i) else {
+        return Vec::new();
+    };
     let keys: Vec<&StepKey> = match &step.kind {
         StepKind::Task => step.actions.iter().map(|t| &t.to).collect(),
         StepKind::Fork { branches } => branches.iter().collect(),
-        StepKind::Join { next, refused_next, .. } => std::iter::once(next).chain(refused_next.iter()).collect(),
+        StepKind::Join {
+            next, refused_next, ..
+        } => std::iter::once(next).chain(refused_next.iter()).collect(),
         StepKind::End { .. } => Vec::new(),
     };
-    keys.into_iter().filter_map(|k| idx.get(k).copied()).collect()
+    keys.into_iter()
+        .filter_map(|k| idx.get(k).copied())
+        .collect()
 }
 
-fn reachable_from(def: &WorkflowDefinition, idx: &HashMap<&StepKey, usize>, from: usize) -> Vec<bool> {
+fn reachable_from(
+    def: &WorkflowDefinition,
+    idx: &HashMap<&StepKey, usize>,
+    from: usize,
+) -> Vec<bool> {
     let mut seen = vec![false; def.steps.len()];
     let mut queue = VecDeque::from([from]);
     while let Some(i) = queue.pop_front() {
@@ -382,36 +427,58 @@ pub fn distance_to_end(def: &WorkflowDefinition) -> BTreeMap<StepKey, u32> {
             }
         }
     }
-    def.steps.iter().zip(dist).filter_map(|(s, d)| d.map(|d| (s.key.clone(), d))).collect()
+    def.steps
+        .iter()
+        .zip(dist)
+        .filter_map(|(s, d)| d.map(|d| (s.key.clone(), d)))
+        .collect()
 }
 
 /// Checks a definition before it is saved and lists every problem found (never just the first).
 pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
     let mut issues = Vec::new();
     if def.steps.is_empty() {
-        issues.push(WorkflowIssue::new("workflow_empty", None, "流程没有任何步骤".to_owned()));
+        issues.push(WorkflowIssue::new(
+            "workflow_empty",
+            None,
+            "流程没有任何步骤".to_owned(),
+        ));
         return Err(issues);
     }
     let idx = index(def);
-    let mut push = |code, step: Option<&StepKey>, msg: String| issues.push(WorkflowIssue::new(code, step, msg));
+    let mut push = |code, step: Option<&StepKey>, msg: String| {
+        issues.push(WorkflowIssue::new(code, step, msg))
+    };
 
     // Per-step checks.
     let mut seen_keys = BTreeSet::new();
     for step in &def.steps {
         let k = &step.key;
         if !k.is_well_formed() {
-            push("step_key_invalid", Some(k), format!("步骤标识“{k}”须为 1 至 64 位字母、数字、下划线或连字符"));
+            push(
+                "step_key_invalid",
+                Some(k),
+                format!("步骤标识“{k}”须为 1 至 64 位字母、数字、下划线或连字符"),
+            );
         }
         if !seen_keys.insert(k) {
             push("step_key_duplicate", Some(k), format!("步骤标识“{k}”重复"));
         }
         let name = step.name.trim();
         if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            push("step_name_invalid", Some(k), format!("步骤“{k}”的名称须为 1 至 64 个字符"));
+            push(
+                "step_name_invalid",
+                Some(k),
+                format!("步骤“{k}”的名称须为 1 至 64 个字符"),
+            );
         }
         let mut unknown_ref = |target: &StepKey, what: &str| {
             if !idx.contains_key(target) {
-                push("step_ref_unknown", Some(k), format!("步骤“{k}”的{what}指向不存在的步骤“{target}”"));
+                push(
+                    "step_ref_unknown",
+                    Some(k),
+                    format!("步骤“{k}”的{what}指向不存在的步骤“{target}”"),
+                );
             }
         };
         match &step.kind {
@@ -425,7 +492,11 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
                     unknown_ref(b, "并行分支");
                 }
             }
-            StepKind::Join { fork, next, refused_next } => {
+            StepKind::Join {
+                fork,
+                next,
+                refused_next,
+            } => {
                 unknown_ref(fork, "对应分支步骤");
                 unknown_ref(next, "后续步骤");
                 if let Some(r) = refused_next {
@@ -436,53 +507,110 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
         }
         match &step.kind {
             StepKind::Task => {
-                if step.department.as_ref().is_none_or(|d| d.as_str().trim().is_empty()) {
-                    push("step_department_missing", Some(k), format!("办理步骤“{k}”须指定办理部门"));
+                if step
+                    .department
+                    .as_ref()
+                    .is_none_or(|d| d.as_str().trim().is_empty())
+                {
+                    push(
+                        "step_department_missing",
+                        Some(k),
+                        format!("办理步骤“{k}”须指定办理部门"),
+                    );
                 }
                 if step.role.is_none() {
-                    push("step_role_missing", Some(k), format!("办理步骤“{k}”须指定办理角色"));
+                    push(
+                        "step_role_missing",
+                        Some(k),
+                        format!("办理步骤“{k}”须指定办理角色"),
+                    );
                 }
                 if step.time_limit_days == 0 && !def.instant {
-                    push("step_time_limit_zero", Some(k), format!("办理步骤“{k}”的时限不能为 0 个工作日（即办件除外）"));
+                    push(
+                        "step_time_limit_zero",
+                        Some(k),
+                        format!("办理步骤“{k}”的时限不能为 0 个工作日（即办件除外）"),
+                    );
                 }
                 if step.actions.is_empty() {
-                    push("task_without_actions", Some(k), format!("办理步骤“{k}”没有任何办理动作"));
+                    push(
+                        "task_without_actions",
+                        Some(k),
+                        format!("办理步骤“{k}”没有任何办理动作"),
+                    );
                 }
                 let mut actions = BTreeSet::new();
                 for t in &step.actions {
                     if !actions.insert(t.action) {
-                        push("action_duplicate", Some(k), format!("步骤“{k}”的动作“{}”重复定义", t.action.label()));
+                        push(
+                            "action_duplicate",
+                            Some(k),
+                            format!("步骤“{k}”的动作“{}”重复定义", t.action.label()),
+                        );
                     }
                     if t.action == Action::Return
-                        && idx.get(&t.to).is_some_and(|&j| matches!(def.steps[j].kind, StepKind::End { .. }))
+                        && idx
+                            .get(&t.to)
+                            .is_some_and(|&j| matches!(def.steps[j].kind, StepKind::End { .. }))
                     {
-                        push("return_to_end", Some(k), format!("步骤“{k}”的退回不能指向办结步骤"));
+                        push(
+                            "return_to_end",
+                            Some(k),
+                            format!("步骤“{k}”的退回不能指向办结步骤"),
+                        );
                     }
                 }
             }
             StepKind::End { .. } => {
                 if !step.actions.is_empty() {
-                    push("end_has_actions", Some(k), format!("办结步骤“{k}”不能有后续动作"));
+                    push(
+                        "end_has_actions",
+                        Some(k),
+                        format!("办结步骤“{k}”不能有后续动作"),
+                    );
                 }
             }
             StepKind::Fork { branches } => {
                 if !step.actions.is_empty() {
-                    push("auto_step_has_actions", Some(k), format!("自动步骤“{k}”不能定义办理动作"));
+                    push(
+                        "auto_step_has_actions",
+                        Some(k),
+                        format!("自动步骤“{k}”不能定义办理动作"),
+                    );
                 }
                 if branches.is_empty() {
-                    push("fork_without_branches", Some(k), format!("并行步骤“{k}”没有分支"));
+                    push(
+                        "fork_without_branches",
+                        Some(k),
+                        format!("并行步骤“{k}”没有分支"),
+                    );
                 }
                 let distinct: BTreeSet<_> = branches.iter().collect();
                 if distinct.len() != branches.len() {
-                    push("fork_branch_duplicate", Some(k), format!("并行步骤“{k}”的分支重复"));
+                    push(
+                        "fork_branch_duplicate",
+                        Some(k),
+                        format!("并行步骤“{k}”的分支重复"),
+                    );
                 }
             }
             StepKind::Join { fork, .. } => {
                 if !step.actions.is_empty() {
-                    push("auto_step_has_actions", Some(k), format!("自动步骤“{k}”不能定义办理动作"));
+                    push(
+                        "auto_step_has_actions",
+                        Some(k),
+                        format!("自动步骤“{k}”不能定义办理动作"),
+                    );
                 }
-                if idx.get(fork).is_some_and(|&j| !matches!(def.steps[j].kind, StepKind::Fork { .. })) {
-                    push("join_fork_not_fork", Some(k), format!("汇合步骤“{k}”对应的“{fork}”不是并行步骤"));
+                if idx
+                    .get(fork)
+                    .is_some_and(|&j| !matches!(def.steps[j].kind, StepKind::Fork { .. }))
+                {
+                    push(
+                        "join_fork_not_fork",
+                        Some(k),
+                        format!("汇合步骤“{k}”对应的“{fork}”不是并行步骤"),
+                    );
                 }
             }
         }
@@ -499,44 +627,76 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
             .filter(|s| matches!(&s.kind, StepKind::Join { fork, .. } if fork == &step.key))
             .count();
         if joins == 0 {
-            push("fork_without_join", Some(&step.key), format!("并行步骤“{}”的分支没有汇合", step.key));
+            push(
+                "fork_without_join",
+                Some(&step.key),
+                format!("并行步骤“{}”的分支没有汇合", step.key),
+            );
         } else if joins > 1 {
-            push("fork_multiple_joins", Some(&step.key), format!("并行步骤“{}”有多个汇合步骤", step.key));
+            push(
+                "fork_multiple_joins",
+                Some(&step.key),
+                format!("并行步骤“{}”有多个汇合步骤", step.key),
+            );
         }
     }
 
     let Some(&start) = idx.get(&def.start) else {
-        push("start_unknown", Some(&def.start), format!("开始步骤“{}”不存在", def.start));
+        push(
+            "start_unknown",
+            Some(&def.start),
+            format!("开始步骤“{}”不存在", def.start),
+        );
         return Err(issues);
     };
     if matches!(def.steps[start].kind, StepKind::End { .. }) {
-        push("start_is_end", Some(&def.start), "开始步骤不能是办结步骤".to_owned());
+        push(
+            "start_is_end",
+            Some(&def.start),
+            "开始步骤不能是办结步骤".to_owned(),
+        );
     }
 
     // Reachability from the start.
     let reachable = reachable_from(def, &idx, start);
     for (i, step) in def.steps.iter().enumerate() {
         if !reachable[i] && idx.get(&step.key) == Some(&i) {
-            push("step_unreachable", Some(&step.key), format!("步骤“{}”从开始步骤无法到达", step.key));
+            push(
+                "step_unreachable",
+                Some(&step.key),
+                format!("步骤“{}”从开始步骤无法到达", step.key),
+            );
         }
     }
     // Every step must be able to reach a conclusion.
     let dist = distance_to_end(def);
-    if !def.steps.iter().any(|s| matches!(s.kind, StepKind::End { .. })) {
+    if !def
+        .steps
+        .iter()
+        .any(|s| matches!(s.kind, StepKind::End { .. }))
+    {
         push("end_missing", None, "流程没有办结步骤".to_owned());
     }
     for (i, step) in def.steps.iter().enumerate() {
         if !dist.contains_key(&step.key) && idx.get(&step.key) == Some(&i) {
-            push("step_no_conclusion", Some(&step.key), format!("步骤“{}”无法到达办结（死路或无出口的循环）", step.key));
+            push(
+                "step_no_conclusion",
+                Some(&step.key),
+                format!("步骤“{}”无法到达办结（死路或无出口的循环）", step.key),
+            );
         }
     }
     // 退回 must go back: the target must lead to the step that returns.
     for (i, step) in def.steps.iter().enumerate() {
         for t in step.actions.iter().filter(|t| t.action == Action::Return) {
-            if let Some(&j) = idx.get(&t.to) {
-                if !reachable_from(def, &idx, j)[i] {
-                    push("return_not_backward", Some(&step.key), format!("步骤“{}”的退回指向的“{}”不是前序步骤", step.key, t.to));
-                }
+            if let Some(&j) = idx.get(&t.to)
+                && !reachable_from(def, &idx, j)[i]
+            {
+                push(
+                    "return_not_backward",
+                    Some(&step.key),
+                    format!("步骤“{}”的退回指向的“{}”不是前序步骤", step.key, t.to),
+                );
             }
         }
     }
@@ -551,10 +711,16 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
         // The context a step lives in; for a join, the context outside its fork.
         let own = match &step.kind {
             StepKind::Join { fork, .. } => {
-                let inside = idx.get(fork).is_some_and(|&f| ctx.last().is_some_and(|&(lf, _)| lf == f));
+                let inside = idx
+                    .get(fork)
+                    .is_some_and(|&f| ctx.last().is_some_and(|&(lf, _)| lf == f));
                 if !inside {
                     if reported.insert(("join", i)) {
-                        push("join_without_fork", Some(&step.key), format!("汇合步骤“{}”不在其对应并行步骤的分支之内", step.key));
+                        push(
+                            "join_without_fork",
+                            Some(&step.key),
+                            format!("汇合步骤“{}”不在其对应并行步骤的分支之内", step.key),
+                        );
                     }
                     continue;
                 }
@@ -565,7 +731,11 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
         match &ctx_of[i] {
             Some(existing) => {
                 if *existing != own && reported.insert(("ctx", i)) {
-                    push("branch_boundary_crossed", Some(&step.key), format!("步骤“{}”跨越了并行分支的边界", step.key));
+                    push(
+                        "branch_boundary_crossed",
+                        Some(&step.key),
+                        format!("步骤“{}”跨越了并行分支的边界", step.key),
+                    );
                 }
                 continue;
             }
@@ -573,7 +743,11 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
         }
         match &step.kind {
             StepKind::End { .. } if !own.is_empty() => {
-                push("end_inside_branch", Some(&step.key), format!("办结步骤“{}”位于并行分支之内，须先汇合", step.key));
+                push(
+                    "end_inside_branch",
+                    Some(&step.key),
+                    format!("办结步骤“{}”位于并行分支之内，须先汇合", step.key),
+                );
             }
             StepKind::Fork { branches } => {
                 for (b, key) in branches.iter().enumerate() {
@@ -593,16 +767,24 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
     }
     // A join must sit at the same level as its fork.
     for (i, step) in def.steps.iter().enumerate() {
-        if let StepKind::Join { fork, .. } = &step.kind {
-            if let (Some(&f), Some(jc)) = (idx.get(fork), &ctx_of[i]) {
-                if ctx_of[f].as_ref().is_some_and(|fc| fc != jc) && !reported.contains(&("join", i)) {
-                    push("join_without_fork", Some(&step.key), format!("汇合步骤“{}”与其并行步骤不在同一层级", step.key));
-                }
-            }
+        if let StepKind::Join { fork, .. } = &step.kind
+            && let (Some(&f), Some(jc)) = (idx.get(fork), &ctx_of[i])
+            && ctx_of[f].as_ref().is_some_and(|fc| fc != jc)
+            && !reported.contains(&("join", i))
+        {
+            push(
+                "join_without_fork",
+                Some(&step.key),
+                format!("汇合步骤“{}”与其并行步骤不在同一层级", step.key),
+            );
         }
     }
 
-    if issues.is_empty() { Ok(()) } else { Err(issues) }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(issues)
+    }
 }
 
 /// A fork passed on the way to a step, and which of its branches the step is on.
@@ -669,12 +851,27 @@ fn state_invalid(msg: String) -> DomainError {
 /// Opens the start of a definition. The definition must validate.
 pub fn start(def: &WorkflowDefinition) -> Result<(WorkflowState, Vec<StepKey>), DomainError> {
     if let Err(issues) = validate(def) {
-        let detail = issues.iter().map(|i| i.message.as_str()).collect::<Vec<_>>().join("；");
-        return Err(DomainError::invalid("workflow_invalid", "workflow", format!("流程定义不合法：{detail}")));
+        let detail = issues
+            .iter()
+            .map(|i| i.message.as_str())
+            .collect::<Vec<_>>()
+            .join("；");
+        return Err(DomainError::invalid(
+            "workflow_invalid",
+            "workflow",
+            format!("流程定义不合法：{detail}"),
+        ));
     }
     let mut state = WorkflowState::default();
     let mut opened = Vec::new();
-    enter(def, &mut state, &mut opened, def.start.clone(), Vec::new(), false)?;
+    enter(
+        def,
+        &mut state,
+        &mut opened,
+        def.start.clone(),
+        Vec::new(),
+        false,
+    )?;
     Ok((state, opened))
 }
 
@@ -686,10 +883,16 @@ pub fn apply(
     action: Action,
 ) -> Result<StepOutcome, DomainError> {
     if state.concluded.is_some() {
-        return Err(DomainError::conflict("case_concluded", "办件已办结，不能再次办理"));
+        return Err(DomainError::conflict(
+            "case_concluded",
+            "办件已办结，不能再次办理",
+        ));
     }
     let Some(pos) = state.open.iter().position(|o| &o.step == step) else {
-        return Err(DomainError::conflict("step_not_open", format!("步骤“{step}”当前不在办理中")));
+        return Err(DomainError::conflict(
+            "step_not_open",
+            format!("步骤“{step}”当前不在办理中"),
+        ));
     };
     let Some(def_step) = def.step(step) else {
         return Err(state_invalid(format!("流程定义中没有步骤“{step}”")));
@@ -703,10 +906,21 @@ pub fn apply(
     let mut next = state.clone();
     let token = next.open.remove(pos);
     let mut opened = Vec::new();
-    enter(def, &mut next, &mut opened, to.clone(), token.path, action == Action::Refuse)?;
+    enter(
+        def,
+        &mut next,
+        &mut opened,
+        to.clone(),
+        token.path,
+        action == Action::Refuse,
+    )?;
     let concluded = next.concluded;
     *state = next;
-    Ok(StepOutcome { closed: step.clone(), opened, concluded })
+    Ok(StepOutcome {
+        closed: step.clone(),
+        opened,
+        concluded,
+    })
 }
 
 /// Moves a token into `key`, running automatic steps (fork, join, end) until only task steps and
@@ -720,31 +934,51 @@ fn enter(
     refused: bool,
 ) -> Result<(), DomainError> {
     let mut work = VecDeque::from([(key, path, refused)]);
-    let mut budget = def.steps.len().saturating_mul(def.steps.len()).saturating_add(16);
+    let mut budget = def
+        .steps
+        .len()
+        .saturating_mul(def.steps.len())
+        .saturating_add(16);
     while let Some((key, mut path, refused)) = work.pop_front() {
-        budget = budget.checked_sub(1).ok_or_else(|| state_invalid("流程定义存在自动步骤的死循环".to_owned()))?;
+        budget = budget
+            .checked_sub(1)
+            .ok_or_else(|| state_invalid("流程定义存在自动步骤的死循环".to_owned()))?;
         if state.concluded.is_some() {
             break;
         }
-        let step = def.step(&key).ok_or_else(|| state_invalid(format!("流程定义中没有步骤“{key}”")))?;
+        let step = def
+            .step(&key)
+            .ok_or_else(|| state_invalid(format!("流程定义中没有步骤“{key}”")))?;
         match &step.kind {
             StepKind::Task => {
                 if state.is_open(&key) {
                     return Err(state_invalid(format!("步骤“{key}”已在办理中")));
                 }
-                state.open.push(OpenStep { step: key.clone(), path });
+                state.open.push(OpenStep {
+                    step: key.clone(),
+                    path,
+                });
                 opened.push(key);
             }
             StepKind::Fork { branches } => {
                 for (b, branch) in branches.iter().enumerate() {
                     let mut inner = path.clone();
-                    inner.push(BranchMark { fork: key.clone(), branch: u32::try_from(b).unwrap_or(u32::MAX) });
+                    inner.push(BranchMark {
+                        fork: key.clone(),
+                        branch: u32::try_from(b).unwrap_or(u32::MAX),
+                    });
                     work.push_back((branch.clone(), inner, false));
                 }
             }
-            StepKind::Join { fork, next, refused_next } => {
+            StepKind::Join {
+                fork,
+                next,
+                refused_next,
+            } => {
                 let Some(mark) = path.pop().filter(|m| &m.fork == fork) else {
-                    return Err(state_invalid(format!("汇合步骤“{key}”收到了不属于其分支的办理")));
+                    return Err(state_invalid(format!(
+                        "汇合步骤“{key}”收到了不属于其分支的办理"
+                    )));
                 };
                 let total = match def.step(fork).map(|f| &f.kind) {
                     Some(StepKind::Fork { branches }) => branches.len(),
@@ -753,7 +987,11 @@ fn enter(
                 let wpos = match state.waiting.iter().position(|w| w.join == key) {
                     Some(p) => p,
                     None => {
-                        state.waiting.push(JoinWait { join: key.clone(), arrived: Vec::new(), any_refused: false });
+                        state.waiting.push(JoinWait {
+                            join: key.clone(),
+                            arrived: Vec::new(),
+                            any_refused: false,
+                        });
                         state.waiting.len() - 1
                     }
                 };
@@ -810,13 +1048,26 @@ impl StepRecord {
     }
     /// Closes the record with the handler's action and opinion. 退回 and 不予通过 need an opinion,
     /// because the reason is told to the applicant or the earlier step.
-    pub fn close(&mut self, handler: &str, action: Action, opinion: &str, at: Timestamp) -> Result<(), DomainError> {
+    pub fn close(
+        &mut self,
+        handler: &str,
+        action: Action,
+        opinion: &str,
+        at: Timestamp,
+    ) -> Result<(), DomainError> {
         if self.ended_at.is_some() {
-            return Err(DomainError::conflict("step_record_closed", "该办理环节已结束"));
+            return Err(DomainError::conflict(
+                "step_record_closed",
+                "该办理环节已结束",
+            ));
         }
         let opinion = opinion.trim();
         if opinion.is_empty() && action != Action::Approve {
-            return Err(DomainError::invalid("opinion_required", "opinion", format!("“{}”须填写办理意见", action.label())));
+            return Err(DomainError::invalid(
+                "opinion_required",
+                "opinion",
+                format!("“{}”须填写办理意见", action.label()),
+            ));
         }
         if opinion.chars().count() > Self::OPINION_MAX_CHARS {
             return Err(DomainError::invalid(
@@ -826,7 +1077,11 @@ impl StepRecord {
             ));
         }
         if at < self.started_at {
-            return Err(DomainError::invalid("step_end_before_start", "ended_at", "办理结束时间早于开始时间"));
+            return Err(DomainError::invalid(
+                "step_end_before_start",
+                "ended_at",
+                "办理结束时间早于开始时间",
+            ));
         }
         self.handler = Some(handler.to_owned());
         self.opinion = (!opinion.is_empty()).then(|| opinion.to_owned());
@@ -842,7 +1097,8 @@ pub fn simple_approval(department: &DepartmentRef) -> WorkflowDefinition {
         start: StepKey::new("accept"),
         instant: false,
         steps: vec![
-            StepDef::task("accept", "受理", department, Role::WindowClerk, 1).on(Action::Approve, "review"),
+            StepDef::task("accept", "受理", department, Role::WindowClerk, 1)
+                .on(Action::Approve, "review"),
             StepDef::task("review", "审核", department, Role::Reviewer, 10)
                 .on(Action::Approve, "decide")
                 .on(Action::Return, "accept")
@@ -851,8 +1107,20 @@ pub fn simple_approval(department: &DepartmentRef) -> WorkflowDefinition {
                 .on(Action::Approve, "done")
                 .on(Action::Return, "review")
                 .on(Action::Refuse, "refused"),
-            StepDef::auto("done", "办结", StepKind::End { outcome: Conclusion::Approved }),
-            StepDef::auto("refused", "不予许可", StepKind::End { outcome: Conclusion::Refused }),
+            StepDef::auto(
+                "done",
+                "办结",
+                StepKind::End {
+                    outcome: Conclusion::Approved,
+                },
+            ),
+            StepDef::auto(
+                "refused",
+                "不予许可",
+                StepKind::End {
+                    outcome: Conclusion::Refused,
+                },
+            ),
         ],
     }
 }
@@ -870,8 +1138,20 @@ pub fn two_level(department: &DepartmentRef) -> WorkflowDefinition {
                 .on(Action::Approve, "done")
                 .on(Action::Return, "review")
                 .on(Action::Refuse, "refused"),
-            StepDef::auto("done", "办结", StepKind::End { outcome: Conclusion::Approved }),
-            StepDef::auto("refused", "不予许可", StepKind::End { outcome: Conclusion::Refused }),
+            StepDef::auto(
+                "done",
+                "办结",
+                StepKind::End {
+                    outcome: Conclusion::Approved,
+                },
+            ),
+            StepDef::auto(
+                "refused",
+                "不予许可",
+                StepKind::End {
+                    outcome: Conclusion::Refused,
+                },
+            ),
         ],
     }
 }
@@ -881,22 +1161,40 @@ pub fn two_level(department: &DepartmentRef) -> WorkflowDefinition {
 /// department's own decision stays in its step record).
 pub fn bundle_parallel(departments: &[DepartmentRef]) -> Result<WorkflowDefinition, DomainError> {
     if departments.is_empty() {
-        return Err(DomainError::invalid("bundle_departments_empty", "departments", "一件事至少需要一个部门"));
+        return Err(DomainError::invalid(
+            "bundle_departments_empty",
+            "departments",
+            "一件事至少需要一个部门",
+        ));
     }
     let distinct: BTreeSet<_> = departments.iter().collect();
     if distinct.len() != departments.len() {
-        return Err(DomainError::invalid("bundle_department_duplicate", "departments", "一件事的部门重复"));
+        return Err(DomainError::invalid(
+            "bundle_department_duplicate",
+            "departments",
+            "一件事的部门重复",
+        ));
     }
     let mut steps = vec![StepDef::auto(
         "fan_out",
         "分送各部门",
-        StepKind::Fork { branches: (0..departments.len()).map(|i| StepKey::new(format!("review_{i}"))).collect() },
+        StepKind::Fork {
+            branches: (0..departments.len())
+                .map(|i| StepKey::new(format!("review_{i}")))
+                .collect(),
+        },
     )];
     for (i, d) in departments.iter().enumerate() {
         steps.push(
-            StepDef::task(&format!("review_{i}"), &format!("部门审核（{d}）"), d, Role::Reviewer, 10)
-                .on(Action::Approve, "join")
-                .on(Action::Refuse, "join"),
+            StepDef::task(
+                &format!("review_{i}"),
+                &format!("部门审核（{d}）"),
+                d,
+                Role::Reviewer,
+                10,
+            )
+            .on(Action::Approve, "join")
+            .on(Action::Refuse, "join"),
         );
     }
     steps.push(StepDef::auto(
@@ -908,9 +1206,25 @@ pub fn bundle_parallel(departments: &[DepartmentRef]) -> Result<WorkflowDefiniti
             refused_next: Some(StepKey::new("refused")),
         },
     ));
-    steps.push(StepDef::auto("done", "办结", StepKind::End { outcome: Conclusion::Approved }));
-    steps.push(StepDef::auto("refused", "办结（部分不予许可）", StepKind::End { outcome: Conclusion::Refused }));
-    Ok(WorkflowDefinition { start: StepKey::new("fan_out"), instant: false, steps })
+    steps.push(StepDef::auto(
+        "done",
+        "办结",
+        StepKind::End {
+            outcome: Conclusion::Approved,
+        },
+    ));
+    steps.push(StepDef::auto(
+        "refused",
+        "办结（部分不予许可）",
+        StepKind::End {
+            outcome: Conclusion::Refused,
+        },
+    ));
+    Ok(WorkflowDefinition {
+        start: StepKey::new("fan_out"),
+        instant: false,
+        steps,
+    })
 }
 
 #[cfg(test)]
@@ -938,8 +1252,14 @@ mod tests {
         assert_eq!(codes(&two_level(&dept("D01"))), Vec::<&str>::new());
         let depts = [dept("D01"), dept("D02"), dept("D03")];
         assert_eq!(codes(&bundle_parallel(&depts).unwrap()), Vec::<&str>::new());
-        assert_eq!(bundle_parallel(&[]).unwrap_err().code(), "bundle_departments_empty");
-        assert_eq!(bundle_parallel(&[dept("A"), dept("A")]).unwrap_err().code(), "bundle_department_duplicate");
+        assert_eq!(
+            bundle_parallel(&[]).unwrap_err().code(),
+            "bundle_departments_empty"
+        );
+        assert_eq!(
+            bundle_parallel(&[dept("A"), dept("A")]).unwrap_err().code(),
+            "bundle_department_duplicate"
+        );
     }
 
     #[test]
@@ -1003,7 +1323,10 @@ mod tests {
         let parsed = WorkflowDefinition::from_json(raw).unwrap();
         assert!(validate(&parsed).is_ok());
         let typo = raw.replace("time_limit_days", "time_limit");
-        assert_eq!(WorkflowDefinition::from_json(&typo).unwrap_err().code(), "workflow_json_invalid");
+        assert_eq!(
+            WorkflowDefinition::from_json(&typo).unwrap_err().code(),
+            "workflow_json_invalid"
+        );
         let (st, _) = start(&parsed).unwrap();
         let st_json = serde_json::to_string(&st).unwrap();
         assert_eq!(serde_json::from_str::<WorkflowState>(&st_json).unwrap(), st);
@@ -1016,12 +1339,29 @@ mod tests {
             start: key("a"),
             instant: false,
             steps: vec![
-                StepDef::task("a", "甲", &d, Role::Reviewer, 0).on(Action::Approve, "b").on(Action::Approve, "zz"),
+                StepDef::task("a", "甲", &d, Role::Reviewer, 0)
+                    .on(Action::Approve, "b")
+                    .on(Action::Approve, "zz"),
                 StepDef::task("b", "乙", &d, Role::Reviewer, 3),
                 StepDef::task("b", "乙2", &d, Role::Reviewer, 3).on(Action::Approve, "end"),
                 StepDef::task("lonely", "", &d, Role::Reviewer, 3).on(Action::Approve, "end"),
-                StepDef::auto("end", "办结", StepKind::End { outcome: Conclusion::Approved }).on(Action::Approve, "a"),
-                StepDef::auto("j", "汇合", StepKind::Join { fork: key("a"), next: key("end"), refused_next: None }),
+                StepDef::auto(
+                    "end",
+                    "办结",
+                    StepKind::End {
+                        outcome: Conclusion::Approved,
+                    },
+                )
+                .on(Action::Approve, "a"),
+                StepDef::auto(
+                    "j",
+                    "汇合",
+                    StepKind::Join {
+                        fork: key("a"),
+                        next: key("end"),
+                        refused_next: None,
+                    },
+                ),
             ],
         };
         let c = codes(&def);
@@ -1039,7 +1379,14 @@ mod tests {
         ] {
             assert!(c.contains(&expected), "missing {expected} in {c:?}");
         }
-        assert_eq!(codes(&WorkflowDefinition { start: key("x"), instant: false, steps: vec![] }), vec!["workflow_empty"]);
+        assert_eq!(
+            codes(&WorkflowDefinition {
+                start: key("x"),
+                instant: false,
+                steps: vec![]
+            }),
+            vec!["workflow_empty"]
+        );
     }
 
     #[test]
@@ -1050,23 +1397,58 @@ mod tests {
             start: key("f"),
             instant: false,
             steps: vec![
-                StepDef::auto("f", "分送", StepKind::Fork { branches: vec![key("a"), key("b")] }),
+                StepDef::auto(
+                    "f",
+                    "分送",
+                    StepKind::Fork {
+                        branches: vec![key("a"), key("b")],
+                    },
+                ),
                 StepDef::task("a", "甲", &d, Role::Reviewer, 1).on(Action::Approve, "e"),
                 StepDef::task("b", "乙", &d, Role::Reviewer, 1).on(Action::Approve, "e"),
-                StepDef::auto("e", "办结", StepKind::End { outcome: Conclusion::Approved }),
+                StepDef::auto(
+                    "e",
+                    "办结",
+                    StepKind::End {
+                        outcome: Conclusion::Approved,
+                    },
+                ),
             ],
         };
         let c = codes(&def);
-        assert!(c.contains(&"fork_without_join") && c.contains(&"branch_boundary_crossed"), "{c:?}");
+        assert!(
+            c.contains(&"fork_without_join") && c.contains(&"branch_boundary_crossed"),
+            "{c:?}"
+        );
         // Join without its fork upstream.
         let def = WorkflowDefinition {
             start: key("a"),
             instant: false,
             steps: vec![
                 StepDef::task("a", "甲", &d, Role::Reviewer, 1).on(Action::Approve, "j"),
-                StepDef::auto("f", "分送", StepKind::Fork { branches: vec![key("a")] }),
-                StepDef::auto("j", "汇合", StepKind::Join { fork: key("f"), next: key("e"), refused_next: None }),
-                StepDef::auto("e", "办结", StepKind::End { outcome: Conclusion::Approved }),
+                StepDef::auto(
+                    "f",
+                    "分送",
+                    StepKind::Fork {
+                        branches: vec![key("a")],
+                    },
+                ),
+                StepDef::auto(
+                    "j",
+                    "汇合",
+                    StepKind::Join {
+                        fork: key("f"),
+                        next: key("e"),
+                        refused_next: None,
+                    },
+                ),
+                StepDef::auto(
+                    "e",
+                    "办结",
+                    StepKind::End {
+                        outcome: Conclusion::Approved,
+                    },
+                ),
             ],
         };
         let c = codes(&def);
@@ -1076,10 +1458,18 @@ mod tests {
             start: key("a"),
             instant: false,
             steps: vec![
-                StepDef::task("a", "甲", &d, Role::Reviewer, 1).on(Action::Approve, "b").on(Action::Return, "c"),
+                StepDef::task("a", "甲", &d, Role::Reviewer, 1)
+                    .on(Action::Approve, "b")
+                    .on(Action::Return, "c"),
                 StepDef::task("b", "乙", &d, Role::Reviewer, 1).on(Action::Approve, "a"),
                 StepDef::task("c", "丙", &d, Role::Reviewer, 1).on(Action::Approve, "e"),
-                StepDef::auto("e", "办结", StepKind::End { outcome: Conclusion::Approved }),
+                StepDef::auto(
+                    "e",
+                    "办结",
+                    StepKind::End {
+                        outcome: Conclusion::Approved,
+                    },
+                ),
             ],
         };
         let c = codes(&def);
@@ -1092,10 +1482,21 @@ mod tests {
         let t0: Timestamp = "2026-03-18T01:00:00Z".parse().unwrap();
         let t1: Timestamp = "2026-03-18T02:00:00Z".parse().unwrap();
         let mut rec = StepRecord::opened(def.step(&key("review")).unwrap(), t0);
-        assert_eq!(rec.close("li.si", Action::Return, "  ", t1).unwrap_err().code(), "opinion_required");
-        rec.close("li.si", Action::Return, "缺少身份证复印件", t1).unwrap();
+        assert_eq!(
+            rec.close("li.si", Action::Return, "  ", t1)
+                .unwrap_err()
+                .code(),
+            "opinion_required"
+        );
+        rec.close("li.si", Action::Return, "缺少身份证复印件", t1)
+            .unwrap();
         assert_eq!(rec.action.map(Action::record_label), Some("退回"));
-        assert_eq!(rec.close("li.si", Action::Approve, "", t1).unwrap_err().code(), "step_record_closed");
+        assert_eq!(
+            rec.close("li.si", Action::Approve, "", t1)
+                .unwrap_err()
+                .code(),
+            "step_record_closed"
+        );
     }
 
     // ---- property tests ----
@@ -1111,12 +1512,19 @@ mod tests {
         let d = dept("D01");
         let mut steps = Vec::new();
         let mut refused_used = false;
-        let entry = |i: usize| if i < segs.len() { format!("s{i}") } else { "end_ok".to_owned() };
+        let entry = |i: usize| {
+            if i < segs.len() {
+                format!("s{i}")
+            } else {
+                "end_ok".to_owned()
+            }
+        };
         for (i, seg) in segs.iter().enumerate() {
             let next = entry(i + 1);
             match seg {
                 Seg::Task { ret, refuse } => {
-                    let mut s = StepDef::task(&format!("s{i}"), "审核", &d, Role::Reviewer, 2).on(Action::Approve, &next);
+                    let mut s = StepDef::task(&format!("s{i}"), "审核", &d, Role::Reviewer, 2)
+                        .on(Action::Approve, &next);
                     if *ret && i > 0 {
                         s = s.on(Action::Return, &format!("s{}", i - 1));
                     }
@@ -1132,14 +1540,26 @@ mod tests {
                     steps.push(StepDef::auto(
                         &format!("s{i}"),
                         "分送",
-                        StepKind::Fork { branches: (0..branches.len()).map(|b| key(&first(b))).collect() },
+                        StepKind::Fork {
+                            branches: (0..branches.len()).map(|b| key(&first(b))).collect(),
+                        },
                     ));
                     let mut any_refuse = false;
                     for (b, tasks) in branches.iter().enumerate() {
                         for (j, (ret, refuse)) in tasks.iter().enumerate() {
-                            let to = if j + 1 < tasks.len() { format!("s{i}_b{b}_{}", j + 1) } else { join.clone() };
-                            let mut s = StepDef::task(&format!("s{i}_b{b}_{j}"), "部门审核", &d, Role::Reviewer, 3)
-                                .on(Action::Approve, &to);
+                            let to = if j + 1 < tasks.len() {
+                                format!("s{i}_b{b}_{}", j + 1)
+                            } else {
+                                join.clone()
+                            };
+                            let mut s = StepDef::task(
+                                &format!("s{i}_b{b}_{j}"),
+                                "部门审核",
+                                &d,
+                                Role::Reviewer,
+                                3,
+                            )
+                            .on(Action::Approve, &to);
                             if *ret && j > 0 {
                                 s = s.on(Action::Return, &format!("s{i}_b{b}_{}", j - 1));
                             }
@@ -1163,17 +1583,37 @@ mod tests {
                 }
             }
         }
-        steps.push(StepDef::auto("end_ok", "办结", StepKind::End { outcome: Conclusion::Approved }));
+        steps.push(StepDef::auto(
+            "end_ok",
+            "办结",
+            StepKind::End {
+                outcome: Conclusion::Approved,
+            },
+        ));
         if refused_used {
-            steps.push(StepDef::auto("end_no", "不予许可", StepKind::End { outcome: Conclusion::Refused }));
+            steps.push(StepDef::auto(
+                "end_no",
+                "不予许可",
+                StepKind::End {
+                    outcome: Conclusion::Refused,
+                },
+            ));
         }
-        WorkflowDefinition { start: key(&entry(0)), instant: false, steps }
+        WorkflowDefinition {
+            start: key(&entry(0)),
+            instant: false,
+            steps,
+        }
     }
 
     fn seg_strategy() -> impl Strategy<Value = Seg> {
         prop_oneof![
             (any::<bool>(), any::<bool>()).prop_map(|(ret, refuse)| Seg::Task { ret, refuse }),
-            prop::collection::vec(prop::collection::vec((any::<bool>(), any::<bool>()), 1..4), 1..4).prop_map(Seg::Fork),
+            prop::collection::vec(
+                prop::collection::vec((any::<bool>(), any::<bool>()), 1..4),
+                1..4
+            )
+            .prop_map(Seg::Fork),
         ]
     }
 
@@ -1192,7 +1632,13 @@ mod tests {
                 .iter()
                 .flat_map(|o| {
                     let s = def.step(&o.step).unwrap();
-                    s.actions.iter().map(|t| (o.step.clone(), t.action, dist.get(&t.to).copied().unwrap_or(u32::MAX)))
+                    s.actions.iter().map(|t| {
+                        (
+                            o.step.clone(),
+                            t.action,
+                            dist.get(&t.to).copied().unwrap_or(u32::MAX),
+                        )
+                    })
                 })
                 .collect();
             assert!(!candidates.is_empty(), "stuck with open steps {:?}", st);
@@ -1213,26 +1659,48 @@ mod tests {
         let kind = prop_oneof![
             Just(StepKind::Task),
             prop::collection::vec(arb_key(), 0..3).prop_map(|branches| StepKind::Fork { branches }),
-            (arb_key(), arb_key(), prop::option::of(arb_key()))
-                .prop_map(|(fork, next, refused_next)| StepKind::Join { fork, next, refused_next }),
+            (arb_key(), arb_key(), prop::option::of(arb_key())).prop_map(
+                |(fork, next, refused_next)| StepKind::Join {
+                    fork,
+                    next,
+                    refused_next
+                }
+            ),
             any::<bool>().prop_map(|ok| StepKind::End {
-                outcome: if ok { Conclusion::Approved } else { Conclusion::Refused }
+                outcome: if ok {
+                    Conclusion::Approved
+                } else {
+                    Conclusion::Refused
+                }
             }),
         ];
         let action = prop::sample::select(Action::ALL.to_vec());
-        let step = (arb_key(), kind, prop::collection::vec((action, arb_key()), 0..3), 0u32..3, any::<bool>()).prop_map(
-            |(key, kind, actions, days, has_dept)| StepDef {
+        let step = (
+            arb_key(),
+            kind,
+            prop::collection::vec((action, arb_key()), 0..3),
+            0u32..3,
+            any::<bool>(),
+        )
+            .prop_map(|(key, kind, actions, days, has_dept)| StepDef {
                 key,
                 name: "步骤".to_owned(),
                 department: has_dept.then(|| DepartmentRef::new("D01")),
                 role: Some(Role::Reviewer),
                 time_limit_days: days,
                 kind,
-                actions: actions.into_iter().map(|(action, to)| Transition { action, to }).collect(),
+                actions: actions
+                    .into_iter()
+                    .map(|(action, to)| Transition { action, to })
+                    .collect(),
+            });
+        (arb_key(), any::<bool>(), prop::collection::vec(step, 0..7)).prop_map(
+            |(start, instant, steps)| WorkflowDefinition {
+                start,
+                instant,
+                steps,
             },
-        );
-        (arb_key(), any::<bool>(), prop::collection::vec(step, 0..7))
-            .prop_map(|(start, instant, steps)| WorkflowDefinition { start, instant, steps })
+        )
     }
 
     proptest! {
