@@ -120,9 +120,17 @@ pub enum ChainFault {
     /// The entry's MAC does not match its content (edited, or rewritten without the key).
     BadMac { region_id: i64, seq: i64 },
     /// A sequence number is missing (deleted entry).
-    Gap { region_id: i64, expected_seq: i64, found_seq: i64 },
+    Gap {
+        region_id: i64,
+        expected_seq: i64,
+        found_seq: i64,
+    },
     /// The chain is shorter than the checkpoint says (truncated).
-    Truncated { region_id: i64, checkpoint_seq: i64, found_seq: i64 },
+    Truncated {
+        region_id: i64,
+        checkpoint_seq: i64,
+        found_seq: i64,
+    },
     /// The entry at the checkpoint's position differs from the checkpoint's head (rewritten).
     HeadMismatch { region_id: i64, seq: i64 },
 }
@@ -131,13 +139,24 @@ impl std::fmt::Display for ChainFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::BadMac { region_id, seq } => {
-                write!(f, "chain {region_id}: entry {seq} does not match its MAC (edited or forged)")
+                write!(
+                    f,
+                    "chain {region_id}: entry {seq} does not match its MAC (edited or forged)"
+                )
             }
-            Self::Gap { region_id, expected_seq, found_seq } => write!(
+            Self::Gap {
+                region_id,
+                expected_seq,
+                found_seq,
+            } => write!(
                 f,
                 "chain {region_id}: entry {expected_seq} is missing (next found is {found_seq}; deleted)"
             ),
-            Self::Truncated { region_id, checkpoint_seq, found_seq } => write!(
+            Self::Truncated {
+                region_id,
+                checkpoint_seq,
+                found_seq,
+            } => write!(
                 f,
                 "chain {region_id}: ends at entry {found_seq} but the checkpoint saw {checkpoint_seq} (truncated)"
             ),
@@ -160,16 +179,28 @@ pub struct ChainVerifier<'k> {
 
 impl<'k> ChainVerifier<'k> {
     pub fn new(key: &'k AuditKey, region_id: i64) -> Self {
-        Self { key, region_id, prev_mac: String::new(), next_seq: 1 }
+        Self {
+            key,
+            region_id,
+            prev_mac: String::new(),
+            next_seq: 1,
+        }
     }
     /// Checks the next entry; `stored_mac` is the MAC the database holds for it.
     pub fn feed(&mut self, e: &EntryContent, stored_mac: &str) -> Result<(), ChainFault> {
         if e.seq != self.next_seq {
-            return Err(ChainFault::Gap { region_id: self.region_id, expected_seq: self.next_seq, found_seq: e.seq });
+            return Err(ChainFault::Gap {
+                region_id: self.region_id,
+                expected_seq: self.next_seq,
+                found_seq: e.seq,
+            });
         }
         let mac = entry_mac(self.key, &self.prev_mac, e);
         if mac != stored_mac || e.region_id != self.region_id {
-            return Err(ChainFault::BadMac { region_id: self.region_id, seq: e.seq });
+            return Err(ChainFault::BadMac {
+                region_id: self.region_id,
+                seq: e.seq,
+            });
         }
         self.prev_mac = mac;
         self.next_seq += 1;
@@ -245,7 +276,14 @@ mod tests {
         entries.remove(1);
         let mut v = ChainVerifier::new(&k, 7);
         let fault = entries.iter().find_map(|(e, m)| v.feed(e, m).err());
-        assert_eq!(fault, Some(ChainFault::Gap { region_id: 7, expected_seq: 2, found_seq: 3 }));
+        assert_eq!(
+            fault,
+            Some(ChainFault::Gap {
+                region_id: 7,
+                expected_seq: 2,
+                found_seq: 3
+            })
+        );
     }
 
     #[test]
@@ -271,7 +309,15 @@ mod tests {
     #[test]
     fn checkpoints_are_authenticated() {
         let k = key();
-        let mut cp = Checkpoint::sign(&k, 5, vec![ChainHead { region_id: 1, seq: 3, head: "ab".into() }]);
+        let mut cp = Checkpoint::sign(
+            &k,
+            5,
+            vec![ChainHead {
+                region_id: 1,
+                seq: 3,
+                head: "ab".into(),
+            }],
+        );
         assert!(cp.is_authentic(&k));
         cp.chains[0].seq = 2;
         assert!(!cp.is_authentic(&k));

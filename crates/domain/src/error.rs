@@ -5,7 +5,11 @@ use thiserror::Error;
 pub enum DomainError {
     /// A value failed validation. `code` is stable and machine-readable.
     #[error("{message}")]
-    Invalid { code: &'static str, field: &'static str, message: String },
+    Invalid {
+        code: &'static str,
+        field: &'static str,
+        message: String,
+    },
     /// The requested change conflicts with the current state.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -13,10 +17,17 @@ pub enum DomainError {
 
 impl DomainError {
     pub fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid { code, field, message: message.into() }
+        Self::Invalid {
+            code,
+            field,
+            message: message.into(),
+        }
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict { code, message: message.into() }
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
     }
     pub fn code(&self) -> &'static str {
         match self {

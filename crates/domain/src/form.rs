@@ -150,17 +150,9 @@ impl FormDefinition {
                     format!("字段标识 {} 重复", f.key),
                 ));
             }
-            let key = if key_ok(&f.key) {
-                f.key.as_str()
-            } else {
-                at.as_str()
-            };
+            let key = if key_ok(&f.key) { f.key.as_str() } else { at.as_str() };
             if f.label.trim().is_empty() {
-                errors.push(FieldError::new(
-                    key,
-                    "field_label_required",
-                    "字段名称不能为空",
-                ));
+                errors.push(FieldError::new(key, "field_label_required", "字段名称不能为空"));
             }
             if let FieldKind::Select(options) = &f.kind {
                 if options.is_empty() {
@@ -173,11 +165,7 @@ impl FormDefinition {
                 let mut values = BTreeSet::new();
                 for o in options {
                     if o.value.trim().is_empty() || o.label.trim().is_empty() {
-                        errors.push(FieldError::new(
-                            key,
-                            "select_option_invalid",
-                            "选项的值和名称不能为空",
-                        ));
+                        errors.push(FieldError::new(key, "select_option_invalid", "选项的值和名称不能为空"));
                     } else if !values.insert(o.value.trim()) {
                         errors.push(FieldError::new(
                             key,
@@ -207,11 +195,7 @@ impl FormDefinition {
                 ));
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
     }
 
     pub fn field(&self, key: &str) -> Option<&FormField> {
@@ -230,11 +214,7 @@ pub fn validate_submission(
     let mut out = BTreeMap::new();
     for key in values.keys() {
         if def.field(key).is_none() {
-            errors.push(FieldError::new(
-                key,
-                "unknown_field",
-                format!("表单中没有字段 {key}"),
-            ));
+            errors.push(FieldError::new(key, "unknown_field", format!("表单中没有字段 {key}")));
         }
     }
     for f in &def.fields {
@@ -255,11 +235,7 @@ pub fn validate_submission(
             Err((code, message)) => errors.push(FieldError::new(&f.key, code, message)),
         }
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
 }
 
 /// Validates a JSON object submission: strings, numbers and booleans are taken as text; `null` is
@@ -279,11 +255,7 @@ pub fn validate_json_submission(
             Value::Bool(b) => b.to_string(),
             Value::Number(n) => n.to_string(),
             Value::Array(_) | Value::Object(_) => {
-                errors.push(FieldError::new(
-                    k,
-                    "value_not_scalar",
-                    "字段值应为文本、数字或是否",
-                ));
+                errors.push(FieldError::new(k, "value_not_scalar", "字段值应为文本、数字或是否"));
                 continue;
             }
         };
@@ -317,23 +289,16 @@ fn normalise_value(f: &FormField, raw: &str, today: Date) -> Result<Option<Strin
             v.to_owned()
         }
         FieldKind::TextArea => {
-            if v.chars()
-                .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-            {
+            if v.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
                 return Err(("control_chars", format!("{label}含有不可见的控制字符")));
             }
             let v = v.replace("\r\n", "\n");
             check_len(label, &v, f.max_len.unwrap_or(DEFAULT_TEXTAREA_MAX_LEN))?;
             v
         }
-        FieldKind::Number => {
-            normalise_number(v).ok_or(("number_invalid", format!("{label}应为数字")))?
-        }
+        FieldKind::Number => normalise_number(v).ok_or(("number_invalid", format!("{label}应为数字")))?,
         FieldKind::Date => {
-            let d = parse_date(v).ok_or((
-                "date_invalid",
-                format!("{label}不是有效日期，请按 2026-03-18 填写"),
-            ))?;
+            let d = parse_date(v).ok_or(("date_invalid", format!("{label}不是有效日期，请按 2026-03-18 填写")))?;
             match f.date_rule {
                 Some(DateRule::NotFuture) if d > today => {
                     return Err(("date_in_future", format!("{label}不能晚于今天")));
@@ -350,19 +315,12 @@ fn normalise_value(f: &FormField, raw: &str, today: Date) -> Result<Option<Strin
             .find(|o| o.value.trim() == v)
             .map(|o| o.value.trim().to_owned())
             .ok_or(("option_invalid", format!("{label}的选项无效")))?,
-        FieldKind::IdNumber => {
-            normalise_id_number(v, today).map_err(|(c, m)| (c, format!("{label}{m}")))?
-        }
-        FieldKind::Phone => {
-            normalise_phone(v).ok_or(("phone_invalid", format!("{label}应为 11 位手机号码")))?
-        }
+        FieldKind::IdNumber => normalise_id_number(v, today).map_err(|(c, m)| (c, format!("{label}{m}")))?,
+        FieldKind::Phone => normalise_phone(v).ok_or(("phone_invalid", format!("{label}应为 11 位手机号码")))?,
         FieldKind::CreditCode => {
             let up = v.to_ascii_uppercase();
             if !crate::catalogue::credit_code_is_valid(&up) {
-                return Err((
-                    "credit_code_invalid",
-                    format!("{label}不是有效的统一社会信用代码"),
-                ));
+                return Err(("credit_code_invalid", format!("{label}不是有效的统一社会信用代码")));
             }
             up
         }
@@ -382,10 +340,7 @@ fn normalise_value(f: &FormField, raw: &str, today: Date) -> Result<Option<Strin
     if let Some(mask) = &f.pattern
         && !mask_matches(mask, &value)
     {
-        return Err((
-            "pattern_mismatch",
-            format!("{label}的格式不正确（应为 {mask}）"),
-        ));
+        return Err(("pattern_mismatch", format!("{label}的格式不正确（应为 {mask}）")));
     }
     Ok(Some(value))
 }
@@ -400,23 +355,15 @@ fn check_len(label: &str, v: &str, max: usize) -> Result<(), ValueError> {
 fn normalise_number(v: &str) -> Option<String> {
     let v = v.strip_prefix('+').unwrap_or(v);
     let (sign, digits) = v.strip_prefix('-').map_or(("", v), |d| ("-", d));
-    let (int, frac) = digits
-        .split_once('.')
-        .map_or((digits, None), |(i, f)| (i, Some(f)));
+    let (int, frac) = digits.split_once('.').map_or((digits, None), |(i, f)| (i, Some(f)));
     let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !all_digits(int) || frac.is_some_and(|f| !all_digits(f)) || digits.len() > 30 {
         return None;
     }
     let int = int.trim_start_matches('0');
     let int = if int.is_empty() { "0" } else { int };
-    let frac = frac
-        .map(|f| f.trim_end_matches('0'))
-        .filter(|f| !f.is_empty());
-    let sign = if int == "0" && frac.is_none() {
-        ""
-    } else {
-        sign
-    };
+    let frac = frac.map(|f| f.trim_end_matches('0')).filter(|f| !f.is_empty());
+    let sign = if int == "0" && frac.is_none() { "" } else { sign };
     Some(match frac {
         Some(f) => format!("{sign}{int}.{f}"),
         None => format!("{sign}{int}"),
@@ -441,14 +388,8 @@ const ID_CHECK: &[u8; 11] = b"10X98765432";
 fn normalise_id_number(v: &str, today: Date) -> Result<String, (&'static str, &'static str)> {
     let up = v.to_ascii_uppercase();
     let b = up.as_bytes();
-    if b.len() != 18
-        || !b[..17].iter().all(u8::is_ascii_digit)
-        || !(b[17].is_ascii_digit() || b[17] == b'X')
-    {
-        return Err((
-            "id_number_format",
-            "应为 18 位，前 17 位为数字，末位为数字或 X",
-        ));
+    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
+        return Err(("id_number_format", "应为 18 位，前 17 位为数字，末位为数字或 X"));
     }
     let sum: u32 = b[..17]
         .iter()
@@ -481,11 +422,8 @@ fn normalise_phone(v: &str) -> Option<String> {
         .or_else(|| (s.len() == 13).then(|| s.strip_prefix("86")).flatten())
         .unwrap_or(&s);
     let b = s.as_bytes();
-    (b.len() == 11
-        && b.iter().all(u8::is_ascii_digit)
-        && b[0] == b'1'
-        && (b'3'..=b'9').contains(&b[1]))
-    .then(|| s.to_owned())
+    (b.len() == 11 && b.iter().all(u8::is_ascii_digit) && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]))
+        .then(|| s.to_owned())
 }
 
 fn email_ok(v: &str) -> bool {
@@ -545,12 +483,7 @@ mod tests {
                 name,
                 FormField::new("id_number", "身份证号码", FieldKind::IdNumber, true),
                 FormField::new("phone", "手机号码", FieldKind::Phone, true),
-                FormField::new(
-                    "credit_code",
-                    "统一社会信用代码",
-                    FieldKind::CreditCode,
-                    false,
-                ),
+                FormField::new("credit_code", "统一社会信用代码", FieldKind::CreditCode, false),
                 FormField::new("email", "电子邮箱", FieldKind::Email, false),
                 FormField::new("capital", "注册资本（万元）", FieldKind::Number, false),
                 FormField::new(
@@ -577,10 +510,7 @@ mod tests {
     }
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -657,10 +587,7 @@ mod tests {
         );
         // Valid check digit but 2 月 30 日 does not exist.
         let fake = with_check("11010519490230002");
-        assert_eq!(
-            normalise_id_number(&fake, TODAY).unwrap_err().0,
-            "id_number_birth_date"
-        );
+        assert_eq!(normalise_id_number(&fake, TODAY).unwrap_err().0, "id_number_birth_date");
         let future = with_check("11010520300101002");
         assert_eq!(
             normalise_id_number(&future, TODAY).unwrap_err().0,
@@ -702,8 +629,7 @@ mod tests {
         let mut d = def();
         d.fields
             .push(FormField::new("name", "", FieldKind::Select(vec![]), false));
-        d.fields
-            .push(FormField::new("Bad-Key", "x", FieldKind::Text, false));
+        d.fields.push(FormField::new("Bad-Key", "x", FieldKind::Text, false));
         let mut f = FormField::new("when", "时间", FieldKind::Text, false);
         f.date_rule = Some(DateRule::NotPast);
         f.max_len = Some(0);
@@ -734,10 +660,7 @@ mod tests {
         assert_eq!(normalise_number("007").as_deref(), Some("7"));
         assert_eq!(normalise_number("-3.140").as_deref(), Some("-3.14"));
         assert_eq!(normalise_number("."), None);
-        assert_eq!(
-            normalise_phone("8613800138000").as_deref(),
-            Some("13800138000")
-        );
+        assert_eq!(normalise_phone("8613800138000").as_deref(), Some("13800138000"));
     }
 
     proptest! {

@@ -75,13 +75,7 @@ impl CaseStatus {
         Self::ALL
             .into_iter()
             .find(|s| s.as_str() == raw)
-            .ok_or_else(|| {
-                DomainError::invalid(
-                    "case_status_invalid",
-                    "status",
-                    format!("未知的办件状态：{raw}"),
-                )
-            })
+            .ok_or_else(|| DomainError::invalid("case_status_invalid", "status", format!("未知的办件状态：{raw}")))
     }
     /// 简体 label shown in the UI.
     pub fn label(self) -> &'static str {
@@ -179,13 +173,7 @@ impl NoticeKind {
         Self::ALL
             .into_iter()
             .find(|k| k.as_str() == raw)
-            .ok_or_else(|| {
-                DomainError::invalid(
-                    "notice_kind_invalid",
-                    "kind",
-                    format!("未知的文书类型：{raw}"),
-                )
-            })
+            .ok_or_else(|| DomainError::invalid("notice_kind_invalid", "kind", format!("未知的文书类型：{raw}")))
     }
     /// 简体 title printed on the document.
     pub fn title(self) -> &'static str {
@@ -298,15 +286,12 @@ const REASONS_MAX: usize = 2000;
 fn check_materials(raw: &[String]) -> Result<Vec<String>, DomainError> {
     let list: Vec<String> = raw.iter().map(|m| m.trim().to_owned()).collect();
     if list.is_empty() {
-        return Err(DomainError::invalid(
-            "materials_empty",
-            "materials",
-            "须列明所缺的材料",
-        ));
+        return Err(DomainError::invalid("materials_empty", "materials", "须列明所缺的材料"));
     }
-    if list.iter().any(|m| {
-        m.is_empty() || m.chars().count() > MATERIAL_NAME_MAX || m.chars().any(char::is_control)
-    }) {
+    if list
+        .iter()
+        .any(|m| m.is_empty() || m.chars().count() > MATERIAL_NAME_MAX || m.chars().any(char::is_control))
+    {
         return Err(DomainError::invalid(
             "material_name_invalid",
             "materials",
@@ -353,21 +338,12 @@ impl IntakeState {
 
     /// Whether the application now counts as accepted because the window passed with no decision
     /// or notice. (A notice of missing materials stops deemed acceptance.)
-    pub fn deemed_acceptance_due(
-        &self,
-        rules: &IntakeRules,
-        working_days_since_receipt: u32,
-    ) -> bool {
-        self.status == CaseStatus::Submitted
-            && working_days_since_receipt > rules.notice_window_working_days
+    pub fn deemed_acceptance_due(&self, rules: &IntakeRules, working_days_since_receipt: u32) -> bool {
+        self.status == CaseStatus::Submitted && working_days_since_receipt > rules.notice_window_working_days
     }
 
     /// Applies one event. Returns the notice to issue, if any. On error nothing changes.
-    pub fn apply(
-        &mut self,
-        rules: &IntakeRules,
-        event: &CaseEvent,
-    ) -> Result<Option<NoticeKind>, DomainError> {
+    pub fn apply(&mut self, rules: &IntakeRules, event: &CaseEvent) -> Result<Option<NoticeKind>, DomainError> {
         if self.status.is_final() {
             return Err(DomainError::conflict(
                 "case_concluded",
@@ -387,10 +363,7 @@ impl IntakeState {
         if self.status.awaiting_intake() {
             Ok(())
         } else {
-            Err(DomainError::conflict(
-                "intake_already_decided",
-                "该办件已作出受理决定",
-            ))
+            Err(DomainError::conflict("intake_already_decided", "该办件已作出受理决定"))
         }
     }
 
@@ -402,11 +375,7 @@ impl IntakeState {
         }
     }
 
-    fn transition(
-        &mut self,
-        rules: &IntakeRules,
-        event: &CaseEvent,
-    ) -> Result<Option<NoticeKind>, DomainError> {
+    fn transition(&mut self, rules: &IntakeRules, event: &CaseEvent) -> Result<Option<NoticeKind>, DomainError> {
         match event {
             CaseEvent::Accept { on } => {
                 self.require_intake()?;
@@ -545,10 +514,7 @@ impl IntakeState {
                     .as_ref()
                     .is_some_and(|p| p.delivered_on.is_none() && *today > p.deadline);
                 if !overdue {
-                    return Err(DomainError::conflict(
-                        "pending_not_overdue",
-                        "容缺材料未逾期",
-                    ));
+                    return Err(DomainError::conflict("pending_not_overdue", "容缺材料未逾期"));
                 }
                 self.status = CaseStatus::Terminated;
                 self.concluded_on = Some(*today);
@@ -557,10 +523,7 @@ impl IntakeState {
             CaseEvent::StartSpecialProcedure { .. } => {
                 self.require_accepted()?;
                 if self.status == CaseStatus::Suspended {
-                    return Err(DomainError::conflict(
-                        "special_procedure_running",
-                        "特别程序正在进行中",
-                    ));
+                    return Err(DomainError::conflict("special_procedure_running", "特别程序正在进行中"));
                 }
                 self.status = CaseStatus::Suspended;
                 Ok(None)
@@ -583,10 +546,7 @@ impl IntakeState {
                         "特别程序进行中，不能办结",
                     ));
                 }
-                let outstanding = self
-                    .pending
-                    .as_ref()
-                    .is_some_and(|p| p.delivered_on.is_none());
+                let outstanding = self.pending.as_ref().is_some_and(|p| p.delivered_on.is_none());
                 if *outcome == Conclusion::Approved && outstanding {
                     return Err(DomainError::conflict(
                         "pending_materials_outstanding",
@@ -632,10 +592,7 @@ mod tests {
             let json = serde_json::to_string(&s).unwrap();
             assert_eq!(serde_json::from_str::<CaseStatus>(&json).unwrap(), s);
         }
-        assert_eq!(
-            CaseStatus::parse("nope").unwrap_err().code(),
-            "case_status_invalid"
-        );
+        assert_eq!(CaseStatus::parse("nope").unwrap_err().code(), "case_status_invalid");
         for k in NoticeKind::ALL {
             assert_eq!(NoticeKind::parse(k.as_str()).unwrap(), k);
         }
@@ -651,15 +608,9 @@ mod tests {
             materials: mats(&["身份证复印件", "营业执照"]),
             working_days_since_receipt: 0,
         };
-        assert_eq!(
-            st.apply(&rules(), &ev).unwrap(),
-            Some(NoticeKind::MissingMaterials)
-        );
+        assert_eq!(st.apply(&rules(), &ev).unwrap(), Some(NoticeKind::MissingMaterials));
         assert_eq!(st.status, CaseStatus::AwaitingCorrection);
-        assert_eq!(
-            st.apply(&rules(), &ev).unwrap_err().code(),
-            "notice_already_issued"
-        );
+        assert_eq!(st.apply(&rules(), &ev).unwrap_err().code(), "notice_already_issued");
         // No deemed acceptance once a notice was given.
         assert!(!st.deemed_acceptance_due(&rules(), 30));
         let d1 = date(2026, 3, 20);
@@ -670,15 +621,10 @@ mod tests {
         assert_eq!(st.accepted_on, Some(d1));
         assert_eq!(st.missing.as_ref().unwrap().corrected_on, Some(d1));
         assert_eq!(
-            st.apply(&rules(), &CaseEvent::Accept { on: d1 })
-                .unwrap_err()
-                .code(),
+            st.apply(&rules(), &CaseEvent::Accept { on: d1 }).unwrap_err().code(),
             "intake_already_decided"
         );
-        assert_eq!(
-            st.apply(&rules(), &ev).unwrap_err().code(),
-            "notice_already_issued"
-        );
+        assert_eq!(st.apply(&rules(), &ev).unwrap_err().code(), "notice_already_issued");
     }
 
     #[test]
@@ -690,10 +636,7 @@ mod tests {
             materials: mats(&["申请表"]),
             working_days_since_receipt: 6,
         };
-        assert_eq!(
-            st.apply(&rules(), &late).unwrap_err().code(),
-            "notice_too_late"
-        );
+        assert_eq!(st.apply(&rules(), &late).unwrap_err().code(), "notice_too_late");
         let early = CaseEvent::DeemedAcceptance {
             working_days_since_receipt: 5,
         };
@@ -734,20 +677,14 @@ mod tests {
             deadline: promised,
             promised_deadline: promised,
         };
-        assert_eq!(
-            st.apply(&rules(), &empty).unwrap_err().code(),
-            "materials_empty"
-        );
+        assert_eq!(st.apply(&rules(), &empty).unwrap_err().code(), "materials_empty");
         let ok = CaseEvent::AcceptWithPending {
             on: d0,
             materials: mats(&["消防验收意见书"]),
             deadline: date(2026, 4, 1),
             promised_deadline: promised,
         };
-        assert_eq!(
-            st.apply(&rules(), &ok).unwrap(),
-            Some(NoticeKind::PendingAcceptance)
-        );
+        assert_eq!(st.apply(&rules(), &ok).unwrap(), Some(NoticeKind::PendingAcceptance));
         let approve = CaseEvent::Conclude {
             on: date(2026, 3, 20),
             outcome: Conclusion::Approved,
@@ -778,10 +715,7 @@ mod tests {
             Some(NoticeKind::Termination)
         );
         assert_eq!(st.status, CaseStatus::Terminated);
-        assert_eq!(
-            st.apply(&rules(), &approve).unwrap_err().code(),
-            "case_concluded"
-        );
+        assert_eq!(st.apply(&rules(), &approve).unwrap_err().code(), "case_concluded");
     }
 
     #[test]
@@ -800,17 +734,10 @@ mod tests {
             st.apply(&rules(), &decide).unwrap_err().code(),
             "special_procedure_running"
         );
-        st.apply(&rules(), &CaseEvent::EndSpecialProcedure { on: d0 })
-            .unwrap();
-        assert_eq!(
-            st.apply(&rules(), &decide).unwrap(),
-            Some(NoticeKind::RefusalDecision)
-        );
+        st.apply(&rules(), &CaseEvent::EndSpecialProcedure { on: d0 }).unwrap();
+        assert_eq!(st.apply(&rules(), &decide).unwrap(), Some(NoticeKind::RefusalDecision));
         assert_eq!(st.status, CaseStatus::Concluded(Conclusion::Refused));
-        assert_eq!(
-            st.apply(&rules(), &decide).unwrap_err().code(),
-            "case_concluded"
-        );
+        assert_eq!(st.apply(&rules(), &decide).unwrap_err().code(), "case_concluded");
     }
 
     #[test]
@@ -821,10 +748,7 @@ mod tests {
             on: d0,
             reasons: " ".to_owned(),
         };
-        assert_eq!(
-            st.apply(&rules(), &bad).unwrap_err().code(),
-            "refusal_reason_required"
-        );
+        assert_eq!(st.apply(&rules(), &bad).unwrap_err().code(), "refusal_reason_required");
         st.apply(
             &rules(),
             &CaseEvent::Refuse {
@@ -843,18 +767,9 @@ mod tests {
                 .checked_add(jiff::Span::new().days(i64::from(n)))
                 .unwrap()
         });
-        let list = prop::collection::vec(
-            prop::sample::select(vec!["申请表", "身份证", "", "营业执照"]),
-            0..3,
-        )
-        .prop_map(|v| v.into_iter().map(str::to_owned).collect::<Vec<_>>());
-        let outcome = any::<bool>().prop_map(|b| {
-            if b {
-                Conclusion::Approved
-            } else {
-                Conclusion::Refused
-            }
-        });
+        let list = prop::collection::vec(prop::sample::select(vec!["申请表", "身份证", "", "营业执照"]), 0..3)
+            .prop_map(|v| v.into_iter().map(str::to_owned).collect::<Vec<_>>());
+        let outcome = any::<bool>().prop_map(|b| if b { Conclusion::Approved } else { Conclusion::Refused });
         prop_oneof![
             day.clone().prop_map(|on| CaseEvent::Accept { on }),
             (day.clone(), prop::sample::select(vec!["", "不符合条件"])).prop_map(|(on, r)| {
@@ -883,14 +798,10 @@ mod tests {
             (0u32..10).prop_map(|w| CaseEvent::DeemedAcceptance {
                 working_days_since_receipt: w
             }),
-            day.clone()
-                .prop_map(|on| CaseEvent::PendingDelivered { on }),
-            day.clone()
-                .prop_map(|today| CaseEvent::PendingOverdue { today }),
-            day.clone()
-                .prop_map(|on| CaseEvent::StartSpecialProcedure { on }),
-            day.clone()
-                .prop_map(|on| CaseEvent::EndSpecialProcedure { on }),
+            day.clone().prop_map(|on| CaseEvent::PendingDelivered { on }),
+            day.clone().prop_map(|today| CaseEvent::PendingOverdue { today }),
+            day.clone().prop_map(|on| CaseEvent::StartSpecialProcedure { on }),
+            day.clone().prop_map(|on| CaseEvent::EndSpecialProcedure { on }),
             (day.clone(), outcome).prop_map(|(on, outcome)| CaseEvent::Conclude { on, outcome }),
             day.prop_map(|on| CaseEvent::Withdraw { on }),
         ]

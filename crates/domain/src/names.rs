@@ -99,7 +99,11 @@ impl Password {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let n = raw.chars().count();
         if !(Self::MIN_CHARS..=128).contains(&n) {
-            return Err(DomainError::invalid("password_invalid", "password", "密码长度须为 8 到 128 个字符"));
+            return Err(DomainError::invalid(
+                "password_invalid",
+                "password",
+                "密码长度须为 8 到 128 个字符",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }

@@ -196,7 +196,17 @@ mod tests {
 
     #[test]
     fn malformed_codes_are_refused() {
-        for bad in ["", "99010", "9901000", "99o100", "000000", "990121000", "990121001000", " ", "１２３４５６"] {
+        for bad in [
+            "",
+            "99010",
+            "9901000",
+            "99o100",
+            "000000",
+            "990121000",
+            "990121001000",
+            " ",
+            "１２３４５６",
+        ] {
             assert!(RegionCode::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -121,9 +121,15 @@ mod tests {
 
     #[test]
     fn only_admins_change_structure_and_only_auditors_read_the_trail() {
-        let writers: Vec<Role> = Role::ALL.into_iter().filter(|r| r.allows(Permission::RegionWrite)).collect();
+        let writers: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| r.allows(Permission::RegionWrite))
+            .collect();
         assert_eq!(writers, vec![Role::RegionAdmin, Role::SystemAdmin]);
-        let auditors: Vec<Role> = Role::ALL.into_iter().filter(|r| r.allows(Permission::AuditRead)).collect();
+        let auditors: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| r.allows(Permission::AuditRead))
+            .collect();
         assert_eq!(auditors, vec![Role::Auditor, Role::SystemAdmin]);
     }
 }

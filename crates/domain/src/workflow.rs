@@ -127,9 +127,7 @@ impl Action {
         Self::ALL
             .into_iter()
             .find(|a| a.as_str() == raw)
-            .ok_or_else(|| {
-                DomainError::invalid("action_invalid", "action", format!("未知的办理动作：{raw}"))
-            })
+            .ok_or_else(|| DomainError::invalid("action_invalid", "action", format!("未知的办理动作：{raw}")))
     }
     /// 简体 label on the button.
     pub fn label(self) -> &'static str {
@@ -236,13 +234,7 @@ pub struct StepDef {
 
 impl StepDef {
     /// A task step with no actions yet; chain [`StepDef::on`] to add them.
-    pub fn task(
-        key: &str,
-        name: &str,
-        department: &DepartmentRef,
-        role: Role,
-        time_limit_days: u32,
-    ) -> Self {
+    pub fn task(key: &str, name: &str, department: &DepartmentRef, role: Role, time_limit_days: u32) -> Self {
         Self {
             key: StepKey::new(key),
             name: name.to_owned(),
@@ -274,10 +266,7 @@ impl StepDef {
         self
     }
     pub fn transition(&self, action: Action) -> Option<&StepKey> {
-        self.actions
-            .iter()
-            .find(|t| t.action == action)
-            .map(|t| &t.to)
+        self.actions.iter().find(|t| t.action == action).map(|t| &t.to)
     }
 }
 
@@ -303,13 +292,8 @@ impl WorkflowDefinition {
     /// Parses the admin's JSON. Shape errors come back as `workflow_json_invalid`; rule errors are
     /// for [`validate`].
     pub fn from_json(raw: &str) -> Result<Self, DomainError> {
-        serde_json::from_str(raw).map_err(|e| {
-            DomainError::invalid(
-                "workflow_json_invalid",
-                "workflow",
-                format!("流程定义格式错误：{e}"),
-            )
-        })
+        serde_json::from_str(raw)
+            .map_err(|e| DomainError::invalid("workflow_json_invalid", "workflow", format!("流程定义格式错误：{e}")))
     }
 }
 
@@ -322,10 +306,7 @@ pub struct VersionedWorkflow {
 
 impl VersionedWorkflow {
     /// Validates `definition` and gives it the version after `latest` (None for the first save).
-    pub fn publish(
-        latest: Option<u32>,
-        definition: WorkflowDefinition,
-    ) -> Result<Self, Vec<WorkflowIssue>> {
+    pub fn publish(latest: Option<u32>, definition: WorkflowDefinition) -> Result<Self, Vec<WorkflowIssue>> {
         validate(&definition)?;
         Ok(Self {
             version: latest.map_or(1, |v| v.saturating_add(1)),
@@ -373,21 +354,13 @@ fn successors(def: &WorkflowDefinition, idx: &HashMap<&StepKey, usize>, i: usize
     let keys: Vec<&StepKey> = match &step.kind {
         StepKind::Task => step.actions.iter().map(|t| &t.to).collect(),
         StepKind::Fork { branches } => branches.iter().collect(),
-        StepKind::Join {
-            next, refused_next, ..
-        } => std::iter::once(next).chain(refused_next.iter()).collect(),
+        StepKind::Join { next, refused_next, .. } => std::iter::once(next).chain(refused_next.iter()).collect(),
         StepKind::End { .. } => Vec::new(),
     };
-    keys.into_iter()
-        .filter_map(|k| idx.get(k).copied())
-        .collect()
+    keys.into_iter().filter_map(|k| idx.get(k).copied()).collect()
 }
 
-fn reachable_from(
-    def: &WorkflowDefinition,
-    idx: &HashMap<&StepKey, usize>,
-    from: usize,
-) -> Vec<bool> {
+fn reachable_from(def: &WorkflowDefinition, idx: &HashMap<&StepKey, usize>, from: usize) -> Vec<bool> {
     let mut seen = vec![false; def.steps.len()];
     let mut queue = VecDeque::from([from]);
     while let Some(i) = queue.pop_front() {
@@ -446,9 +419,7 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
         return Err(issues);
     }
     let idx = index(def);
-    let mut push = |code, step: Option<&StepKey>, msg: String| {
-        issues.push(WorkflowIssue::new(code, step, msg))
-    };
+    let mut push = |code, step: Option<&StepKey>, msg: String| issues.push(WorkflowIssue::new(code, step, msg));
 
     // Per-step checks.
     let mut seen_keys = BTreeSet::new();
@@ -507,11 +478,7 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
         }
         match &step.kind {
             StepKind::Task => {
-                if step
-                    .department
-                    .as_ref()
-                    .is_none_or(|d| d.as_str().trim().is_empty())
-                {
+                if step.department.as_ref().is_none_or(|d| d.as_str().trim().is_empty()) {
                     push(
                         "step_department_missing",
                         Some(k),
@@ -519,11 +486,7 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
                     );
                 }
                 if step.role.is_none() {
-                    push(
-                        "step_role_missing",
-                        Some(k),
-                        format!("办理步骤“{k}”须指定办理角色"),
-                    );
+                    push("step_role_missing", Some(k), format!("办理步骤“{k}”须指定办理角色"));
                 }
                 if step.time_limit_days == 0 && !def.instant {
                     push(
@@ -553,21 +516,13 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
                             .get(&t.to)
                             .is_some_and(|&j| matches!(def.steps[j].kind, StepKind::End { .. }))
                     {
-                        push(
-                            "return_to_end",
-                            Some(k),
-                            format!("步骤“{k}”的退回不能指向办结步骤"),
-                        );
+                        push("return_to_end", Some(k), format!("步骤“{k}”的退回不能指向办结步骤"));
                     }
                 }
             }
             StepKind::End { .. } => {
                 if !step.actions.is_empty() {
-                    push(
-                        "end_has_actions",
-                        Some(k),
-                        format!("办结步骤“{k}”不能有后续动作"),
-                    );
+                    push("end_has_actions", Some(k), format!("办结步骤“{k}”不能有后续动作"));
                 }
             }
             StepKind::Fork { branches } => {
@@ -579,19 +534,11 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
                     );
                 }
                 if branches.is_empty() {
-                    push(
-                        "fork_without_branches",
-                        Some(k),
-                        format!("并行步骤“{k}”没有分支"),
-                    );
+                    push("fork_without_branches", Some(k), format!("并行步骤“{k}”没有分支"));
                 }
                 let distinct: BTreeSet<_> = branches.iter().collect();
                 if distinct.len() != branches.len() {
-                    push(
-                        "fork_branch_duplicate",
-                        Some(k),
-                        format!("并行步骤“{k}”的分支重复"),
-                    );
+                    push("fork_branch_duplicate", Some(k), format!("并行步骤“{k}”的分支重复"));
                 }
             }
             StepKind::Join { fork, .. } => {
@@ -650,11 +597,7 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
         return Err(issues);
     };
     if matches!(def.steps[start].kind, StepKind::End { .. }) {
-        push(
-            "start_is_end",
-            Some(&def.start),
-            "开始步骤不能是办结步骤".to_owned(),
-        );
+        push("start_is_end", Some(&def.start), "开始步骤不能是办结步骤".to_owned());
     }
 
     // Reachability from the start.
@@ -670,11 +613,7 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
     }
     // Every step must be able to reach a conclusion.
     let dist = distance_to_end(def);
-    if !def
-        .steps
-        .iter()
-        .any(|s| matches!(s.kind, StepKind::End { .. }))
-    {
+    if !def.steps.iter().any(|s| matches!(s.kind, StepKind::End { .. })) {
         push("end_missing", None, "流程没有办结步骤".to_owned());
     }
     for (i, step) in def.steps.iter().enumerate() {
@@ -780,11 +719,7 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
         }
     }
 
-    if issues.is_empty() {
-        Ok(())
-    } else {
-        Err(issues)
-    }
+    if issues.is_empty() { Ok(()) } else { Err(issues) }
 }
 
 /// A fork passed on the way to a step, and which of its branches the step is on.
@@ -851,11 +786,7 @@ fn state_invalid(msg: String) -> DomainError {
 /// Opens the start of a definition. The definition must validate.
 pub fn start(def: &WorkflowDefinition) -> Result<(WorkflowState, Vec<StepKey>), DomainError> {
     if let Err(issues) = validate(def) {
-        let detail = issues
-            .iter()
-            .map(|i| i.message.as_str())
-            .collect::<Vec<_>>()
-            .join("；");
+        let detail = issues.iter().map(|i| i.message.as_str()).collect::<Vec<_>>().join("；");
         return Err(DomainError::invalid(
             "workflow_invalid",
             "workflow",
@@ -864,14 +795,7 @@ pub fn start(def: &WorkflowDefinition) -> Result<(WorkflowState, Vec<StepKey>), 
     }
     let mut state = WorkflowState::default();
     let mut opened = Vec::new();
-    enter(
-        def,
-        &mut state,
-        &mut opened,
-        def.start.clone(),
-        Vec::new(),
-        false,
-    )?;
+    enter(def, &mut state, &mut opened, def.start.clone(), Vec::new(), false)?;
     Ok((state, opened))
 }
 
@@ -883,10 +807,7 @@ pub fn apply(
     action: Action,
 ) -> Result<StepOutcome, DomainError> {
     if state.concluded.is_some() {
-        return Err(DomainError::conflict(
-            "case_concluded",
-            "办件已办结，不能再次办理",
-        ));
+        return Err(DomainError::conflict("case_concluded", "办件已办结，不能再次办理"));
     }
     let Some(pos) = state.open.iter().position(|o| &o.step == step) else {
         return Err(DomainError::conflict(
@@ -934,11 +855,7 @@ fn enter(
     refused: bool,
 ) -> Result<(), DomainError> {
     let mut work = VecDeque::from([(key, path, refused)]);
-    let mut budget = def
-        .steps
-        .len()
-        .saturating_mul(def.steps.len())
-        .saturating_add(16);
+    let mut budget = def.steps.len().saturating_mul(def.steps.len()).saturating_add(16);
     while let Some((key, mut path, refused)) = work.pop_front() {
         budget = budget
             .checked_sub(1)
@@ -976,9 +893,7 @@ fn enter(
                 refused_next,
             } => {
                 let Some(mark) = path.pop().filter(|m| &m.fork == fork) else {
-                    return Err(state_invalid(format!(
-                        "汇合步骤“{key}”收到了不属于其分支的办理"
-                    )));
+                    return Err(state_invalid(format!("汇合步骤“{key}”收到了不属于其分支的办理")));
                 };
                 let total = match def.step(fork).map(|f| &f.kind) {
                     Some(StepKind::Fork { branches }) => branches.len(),
@@ -1048,18 +963,9 @@ impl StepRecord {
     }
     /// Closes the record with the handler's action and opinion. 退回 and 不予通过 need an opinion,
     /// because the reason is told to the applicant or the earlier step.
-    pub fn close(
-        &mut self,
-        handler: &str,
-        action: Action,
-        opinion: &str,
-        at: Timestamp,
-    ) -> Result<(), DomainError> {
+    pub fn close(&mut self, handler: &str, action: Action, opinion: &str, at: Timestamp) -> Result<(), DomainError> {
         if self.ended_at.is_some() {
-            return Err(DomainError::conflict(
-                "step_record_closed",
-                "该办理环节已结束",
-            ));
+            return Err(DomainError::conflict("step_record_closed", "该办理环节已结束"));
         }
         let opinion = opinion.trim();
         if opinion.is_empty() && action != Action::Approve {
@@ -1097,8 +1003,7 @@ pub fn simple_approval(department: &DepartmentRef) -> WorkflowDefinition {
         start: StepKey::new("accept"),
         instant: false,
         steps: vec![
-            StepDef::task("accept", "受理", department, Role::WindowClerk, 1)
-                .on(Action::Approve, "review"),
+            StepDef::task("accept", "受理", department, Role::WindowClerk, 1).on(Action::Approve, "review"),
             StepDef::task("review", "审核", department, Role::Reviewer, 10)
                 .on(Action::Approve, "decide")
                 .on(Action::Return, "accept")
@@ -1252,10 +1157,7 @@ mod tests {
         assert_eq!(codes(&two_level(&dept("D01"))), Vec::<&str>::new());
         let depts = [dept("D01"), dept("D02"), dept("D03")];
         assert_eq!(codes(&bundle_parallel(&depts).unwrap()), Vec::<&str>::new());
-        assert_eq!(
-            bundle_parallel(&[]).unwrap_err().code(),
-            "bundle_departments_empty"
-        );
+        assert_eq!(bundle_parallel(&[]).unwrap_err().code(), "bundle_departments_empty");
         assert_eq!(
             bundle_parallel(&[dept("A"), dept("A")]).unwrap_err().code(),
             "bundle_department_duplicate"
@@ -1483,18 +1385,13 @@ mod tests {
         let t1: Timestamp = "2026-03-18T02:00:00Z".parse().unwrap();
         let mut rec = StepRecord::opened(def.step(&key("review")).unwrap(), t0);
         assert_eq!(
-            rec.close("li.si", Action::Return, "  ", t1)
-                .unwrap_err()
-                .code(),
+            rec.close("li.si", Action::Return, "  ", t1).unwrap_err().code(),
             "opinion_required"
         );
-        rec.close("li.si", Action::Return, "缺少身份证复印件", t1)
-            .unwrap();
+        rec.close("li.si", Action::Return, "缺少身份证复印件", t1).unwrap();
         assert_eq!(rec.action.map(Action::record_label), Some("退回"));
         assert_eq!(
-            rec.close("li.si", Action::Approve, "", t1)
-                .unwrap_err()
-                .code(),
+            rec.close("li.si", Action::Approve, "", t1).unwrap_err().code(),
             "step_record_closed"
         );
     }
@@ -1523,8 +1420,8 @@ mod tests {
             let next = entry(i + 1);
             match seg {
                 Seg::Task { ret, refuse } => {
-                    let mut s = StepDef::task(&format!("s{i}"), "审核", &d, Role::Reviewer, 2)
-                        .on(Action::Approve, &next);
+                    let mut s =
+                        StepDef::task(&format!("s{i}"), "审核", &d, Role::Reviewer, 2).on(Action::Approve, &next);
                     if *ret && i > 0 {
                         s = s.on(Action::Return, &format!("s{}", i - 1));
                     }
@@ -1552,14 +1449,8 @@ mod tests {
                             } else {
                                 join.clone()
                             };
-                            let mut s = StepDef::task(
-                                &format!("s{i}_b{b}_{j}"),
-                                "部门审核",
-                                &d,
-                                Role::Reviewer,
-                                3,
-                            )
-                            .on(Action::Approve, &to);
+                            let mut s = StepDef::task(&format!("s{i}_b{b}_{j}"), "部门审核", &d, Role::Reviewer, 3)
+                                .on(Action::Approve, &to);
                             if *ret && j > 0 {
                                 s = s.on(Action::Return, &format!("s{i}_b{b}_{}", j - 1));
                             }
@@ -1609,11 +1500,8 @@ mod tests {
     fn seg_strategy() -> impl Strategy<Value = Seg> {
         prop_oneof![
             (any::<bool>(), any::<bool>()).prop_map(|(ret, refuse)| Seg::Task { ret, refuse }),
-            prop::collection::vec(
-                prop::collection::vec((any::<bool>(), any::<bool>()), 1..4),
-                1..4
-            )
-            .prop_map(Seg::Fork),
+            prop::collection::vec(prop::collection::vec((any::<bool>(), any::<bool>()), 1..4), 1..4)
+                .prop_map(Seg::Fork),
         ]
     }
 
@@ -1632,13 +1520,9 @@ mod tests {
                 .iter()
                 .flat_map(|o| {
                     let s = def.step(&o.step).unwrap();
-                    s.actions.iter().map(|t| {
-                        (
-                            o.step.clone(),
-                            t.action,
-                            dist.get(&t.to).copied().unwrap_or(u32::MAX),
-                        )
-                    })
+                    s.actions
+                        .iter()
+                        .map(|t| (o.step.clone(), t.action, dist.get(&t.to).copied().unwrap_or(u32::MAX)))
                 })
                 .collect();
             assert!(!candidates.is_empty(), "stuck with open steps {:?}", st);
@@ -1659,19 +1543,13 @@ mod tests {
         let kind = prop_oneof![
             Just(StepKind::Task),
             prop::collection::vec(arb_key(), 0..3).prop_map(|branches| StepKind::Fork { branches }),
-            (arb_key(), arb_key(), prop::option::of(arb_key())).prop_map(
-                |(fork, next, refused_next)| StepKind::Join {
-                    fork,
-                    next,
-                    refused_next
-                }
-            ),
+            (arb_key(), arb_key(), prop::option::of(arb_key())).prop_map(|(fork, next, refused_next)| StepKind::Join {
+                fork,
+                next,
+                refused_next
+            }),
             any::<bool>().prop_map(|ok| StepKind::End {
-                outcome: if ok {
-                    Conclusion::Approved
-                } else {
-                    Conclusion::Refused
-                }
+                outcome: if ok { Conclusion::Approved } else { Conclusion::Refused }
             }),
         ];
         let action = prop::sample::select(Action::ALL.to_vec());
@@ -1694,13 +1572,8 @@ mod tests {
                     .map(|(action, to)| Transition { action, to })
                     .collect(),
             });
-        (arb_key(), any::<bool>(), prop::collection::vec(step, 0..7)).prop_map(
-            |(start, instant, steps)| WorkflowDefinition {
-                start,
-                instant,
-                steps,
-            },
-        )
+        (arb_key(), any::<bool>(), prop::collection::vec(step, 0..7))
+            .prop_map(|(start, instant, steps)| WorkflowDefinition { start, instant, steps })
     }
 
     proptest! {

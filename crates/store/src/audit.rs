@@ -1,7 +1,7 @@
 //! The audit trail: one HMAC chain per region (region 0 is the system chain), appended in the
 //! same transaction as the change it records, verified against signed checkpoints.
 use crate::{Store, StoreError, Tx};
-use onestop_domain::audit::{entry_mac, ChainFault, ChainHead, ChainVerifier, Checkpoint, EntryContent};
+use onestop_domain::audit::{ChainFault, ChainHead, ChainVerifier, Checkpoint, EntryContent, entry_mac};
 use serde::Serialize;
 
 /// The system chain, for changes that belong to no region (e.g. a user with no grants yet).
@@ -22,10 +22,12 @@ pub struct AuditEntry {
 impl Tx {
     /// Appends `entry` to its region's chain inside this transaction.
     pub async fn audit(&mut self, entry: AuditEntry) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO audit_heads (region_id, seq, head) VALUES ($1, 0, '') ON CONFLICT (region_id) DO NOTHING")
-            .bind(entry.region_id)
-            .execute(self.conn())
-            .await?;
+        sqlx::query(
+            "INSERT INTO audit_heads (region_id, seq, head) VALUES ($1, 0, '') ON CONFLICT (region_id) DO NOTHING",
+        )
+        .bind(entry.region_id)
+        .execute(self.conn())
+        .await?;
         // The UPDATE takes the row lock on PostgreSQL, so concurrent writers of one region
         // line up here and the chain stays linear.
         let (seq, prev): (i64, String) =
@@ -143,7 +145,10 @@ impl Store {
             ints.push(to);
             sql.push_str(&format!(" AND a.at < ${}", base + ints.len()));
         }
-        sql.push_str(&format!(" ORDER BY a.at DESC, a.id DESC LIMIT {}", q.limit.clamp(1, 1000)));
+        sql.push_str(&format!(
+            " ORDER BY a.at DESC, a.id DESC LIMIT {}",
+            q.limit.clamp(1, 1000)
+        ));
         let mut query = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql));
         for a in args {
             query = query.bind(a);
@@ -157,8 +162,13 @@ impl Store {
     /// Every chain's current head, signed, for writing outside the database.
     pub async fn audit_checkpoint(&self, at: jiff::Timestamp) -> Result<Checkpoint, StoreError> {
         let heads: Vec<(i64, i64, String)> =
-            sqlx::query_as("SELECT region_id, seq, head FROM audit_heads ORDER BY region_id").fetch_all(self.read()).await?;
-        let chains = heads.into_iter().map(|(region_id, seq, head)| ChainHead { region_id, seq, head }).collect();
+            sqlx::query_as("SELECT region_id, seq, head FROM audit_heads ORDER BY region_id")
+                .fetch_all(self.read())
+                .await?;
+        let chains = heads
+            .into_iter()
+            .map(|(region_id, seq, head)| ChainHead { region_id, seq, head })
+            .collect();
         Ok(Checkpoint::sign(self.audit_key(), at.as_millisecond(), chains))
     }
 
@@ -170,8 +180,9 @@ impl Store {
         let mut regions: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT region_id FROM audit_log")
             .fetch_all(self.read())
             .await?;
-        let heads: Vec<(i64, i64, String)> =
-            sqlx::query_as("SELECT region_id, seq, head FROM audit_heads").fetch_all(self.read()).await?;
+        let heads: Vec<(i64, i64, String)> = sqlx::query_as("SELECT region_id, seq, head FROM audit_heads")
+            .fetch_all(self.read())
+            .await?;
         for (r, _, _) in &heads {
             if !regions.contains(r) {
                 regions.push(*r);
@@ -206,7 +217,16 @@ impl Store {
                 }
                 for (seq, at, _id, actor, action, entity, entity_id, digest, mac) in rows {
                     last_id = seq;
-                    let e = EntryContent { region_id, seq, at_ms: at, actor, action, entity, entity_id, digest };
+                    let e = EntryContent {
+                        region_id,
+                        seq,
+                        at_ms: at,
+                        actor,
+                        action,
+                        entity,
+                        entity_id,
+                        digest,
+                    };
                     if let Err(f) = v.feed(&e, &mac) {
                         fault = Some(f);
                         break 'pages;
@@ -225,17 +245,29 @@ impl Store {
                 let head_seq = heads.iter().find(|h| h.0 == region_id).map(|h| h.1).unwrap_or(0);
                 if let Some(c) = cp_head {
                     if found < c.seq {
-                        fault = Some(ChainFault::Truncated { region_id, checkpoint_seq: c.seq, found_seq: found });
+                        fault = Some(ChainFault::Truncated {
+                            region_id,
+                            checkpoint_seq: c.seq,
+                            found_seq: found,
+                        });
                     }
                 }
                 if fault.is_none() && found < head_seq {
-                    fault = Some(ChainFault::Truncated { region_id, checkpoint_seq: head_seq, found_seq: found });
+                    fault = Some(ChainFault::Truncated {
+                        region_id,
+                        checkpoint_seq: head_seq,
+                        found_seq: found,
+                    });
                 }
             }
             if let Some(f) = fault {
                 faults.push(f);
             }
         }
-        Ok(VerifyReport { chains: regions.len(), entries, faults })
+        Ok(VerifyReport {
+            chains: regions.len(),
+            entries,
+            faults,
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! Hall devices: kiosks, display boards and evaluator pads. A hall manager registers one and
 //! gets a short-lived pairing code; the device exchanges it for a long-lived credential
 //! (stored as SHA-256). Devices never hold staff sessions and can be revoked.
-use crate::{ms, StoreError, Tx};
+use crate::{StoreError, Tx, ms};
 use onestop_domain::DomainError;
 use serde::Serialize;
 use sqlx::{Any, Executor};
@@ -10,10 +10,14 @@ use sqlx::{Any, Executor};
 pub const DEVICE_KINDS: [&str; 3] = ["kiosk", "board", "pad"];
 
 pub fn parse_kind(raw: &str) -> Result<&'static str, StoreError> {
-    DEVICE_KINDS
-        .into_iter()
-        .find(|k| *k == raw)
-        .ok_or_else(|| DomainError::invalid("device_kind_invalid", "kind", "设备类型须为 kiosk（取号机）、board（显示屏）或 pad（评价器）").into())
+    DEVICE_KINDS.into_iter().find(|k| *k == raw).ok_or_else(|| {
+        DomainError::invalid(
+            "device_kind_invalid",
+            "kind",
+            "设备类型须为 kiosk（取号机）、board（显示屏）或 pad（评价器）",
+        )
+        .into()
+    })
 }
 
 pub fn kind_label(kind: &str) -> &'static str {
@@ -107,7 +111,12 @@ pub async fn new_pairing_code(
 }
 
 /// Exchanges a pairing code for a credential. Returns `None` for an unknown or expired code.
-pub async fn pair(tx: &mut Tx, pairing_code_hash: &str, token_hash: &str, at: jiff::Timestamp) -> Result<Option<Device>, StoreError> {
+pub async fn pair(
+    tx: &mut Tx,
+    pairing_code_hash: &str,
+    token_hash: &str,
+    at: jiff::Timestamp,
+) -> Result<Option<Device>, StoreError> {
     let id: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM devices WHERE pairing_code_hash = $1 AND pairing_expires_at > $2 AND revoked_at IS NULL",
     )
@@ -128,11 +137,16 @@ pub async fn pair(tx: &mut Tx, pairing_code_hash: &str, token_hash: &str, at: ji
 }
 
 /// The device holding credential `token_hash`, revoked or not (the caller tells which).
-pub async fn by_token<'e, E: Executor<'e, Database = Any>>(ex: E, token_hash: &str) -> Result<Option<Device>, StoreError> {
-    Ok(sqlx::query_as::<_, Device>(sqlx::AssertSqlSafe(format!("{DEVICE_SQL} WHERE d.token_hash = $1")))
-        .bind(token_hash)
-        .fetch_optional(ex)
-        .await?)
+pub async fn by_token<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    token_hash: &str,
+) -> Result<Option<Device>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, Device>(sqlx::AssertSqlSafe(format!("{DEVICE_SQL} WHERE d.token_hash = $1")))
+            .bind(token_hash)
+            .fetch_optional(ex)
+            .await?,
+    )
 }
 
 pub async fn revoke(tx: &mut Tx, id: i64, at: jiff::Timestamp) -> Result<Device, StoreError> {

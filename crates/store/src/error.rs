@@ -32,9 +32,10 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::RowNotFound => Self::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                Self::Conflict { code: "duplicate", message: "已存在相同的记录".into() }
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict {
+                code: "duplicate",
+                message: "已存在相同的记录".into(),
+            },
             _ => Self::Database(e),
         }
     }
@@ -42,6 +43,9 @@ impl From<sqlx::Error> for StoreError {
 
 impl StoreError {
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict { code, message: message.into() }
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
     }
 }

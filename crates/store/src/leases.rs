@@ -1,9 +1,15 @@
 //! Job leases: a background job (sweeper, outbox sender, simulator, checkpoints) runs in one
 //! process at a time across every process sharing the database.
-use crate::{ms, StoreError, Tx};
+use crate::{StoreError, Tx, ms};
 
 /// Takes or renews lease `name` for `holder` until `at + ttl`. True if `holder` now holds it.
-pub async fn try_acquire(tx: &mut Tx, name: &str, holder: &str, at: jiff::Timestamp, ttl: jiff::SignedDuration) -> Result<bool, StoreError> {
+pub async fn try_acquire(
+    tx: &mut Tx,
+    name: &str,
+    holder: &str,
+    at: jiff::Timestamp,
+    ttl: jiff::SignedDuration,
+) -> Result<bool, StoreError> {
     let now = ms(at);
     let until = now + ttl.as_millis() as i64;
     let got: Option<String> = sqlx::query_scalar(
@@ -22,6 +28,10 @@ pub async fn try_acquire(tx: &mut Tx, name: &str, holder: &str, at: jiff::Timest
 }
 
 pub async fn release(tx: &mut Tx, name: &str, holder: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2").bind(name).bind(holder).execute(tx.conn()).await?;
+    sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+        .bind(name)
+        .bind(holder)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }

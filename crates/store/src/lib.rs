@@ -24,8 +24,8 @@ pub use writer::Tx;
 
 use futures::future::BoxFuture;
 use onestop_domain::audit::AuditKey;
-use sqlx::any::AnyPoolOptions;
 use sqlx::Executor;
+use sqlx::any::AnyPoolOptions;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +46,9 @@ impl Backend {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Ok(Self::Postgres)
         } else {
-            Err(StoreError::Config("database URL must start with sqlite:// or postgres://".into()))
+            Err(StoreError::Config(
+                "database URL must start with sqlite:// or postgres://".into(),
+            ))
         }
     }
     pub fn name(self) -> &'static str {
@@ -68,7 +70,11 @@ pub struct StoreOptions {
 
 impl StoreOptions {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 8, max_batch: 256 }
+        Self {
+            url: url.into(),
+            max_connections: 8,
+            max_batch: 256,
+        }
     }
 }
 
@@ -96,7 +102,10 @@ struct Inner {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.inner.backend).field("url", &self.inner.url_redacted).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .field("url", &self.inner.url_redacted)
+            .finish()
     }
 }
 
@@ -237,7 +246,9 @@ impl Store {
                 let sc: String = sqlx::query_scalar("SELECT current_setting('synchronous_commit')")
                     .fetch_one(&mut *conn)
                     .await?;
-                let fsync: String = sqlx::query_scalar("SELECT current_setting('fsync')").fetch_one(&mut *conn).await?;
+                let fsync: String = sqlx::query_scalar("SELECT current_setting('fsync')")
+                    .fetch_one(&mut *conn)
+                    .await?;
                 Ok(Durability {
                     description: format!("synchronous_commit={sc}, fsync={fsync}"),
                     durable: sc != "off" && sc != "local" && fsync == "on",

@@ -1,6 +1,6 @@
 //! Halls, departments and windows: the concrete places and agencies of a region.
 use crate::regions::{self, Region};
-use crate::{ms, StoreError, Tx};
+use crate::{StoreError, Tx, ms};
 use onestop_domain::names::Name;
 use serde::Serialize;
 use sqlx::{Any, Executor};
@@ -42,7 +42,12 @@ pub fn parse_window_kind(raw: &str) -> Result<&'static str, StoreError> {
     match raw {
         "general" => Ok("general"),
         "specialised" => Ok("specialised"),
-        _ => Err(onestop_domain::DomainError::invalid("window_kind_invalid", "kind", "窗口类型须为 general（综合）或 specialised（专业）").into()),
+        _ => Err(onestop_domain::DomainError::invalid(
+            "window_kind_invalid",
+            "kind",
+            "窗口类型须为 general（综合）或 specialised（专业）",
+        )
+        .into()),
     }
 }
 
@@ -59,10 +64,12 @@ pub async fn hall<'e, E: Executor<'e, Database = Any>>(ex: E, id: i64) -> Result
 }
 
 pub async fn halls_in<'e, E: Executor<'e, Database = Any>>(ex: E, path: &str) -> Result<Vec<Hall>, StoreError> {
-    Ok(sqlx::query_as::<_, Hall>(sqlx::AssertSqlSafe(format!("{HALL_SQL} WHERE r.path LIKE $1 ORDER BY r.path, h.id")))
-        .bind(format!("{path}%"))
-        .fetch_all(ex)
-        .await?)
+    Ok(sqlx::query_as::<_, Hall>(sqlx::AssertSqlSafe(format!(
+        "{HALL_SQL} WHERE r.path LIKE $1 ORDER BY r.path, h.id"
+    )))
+    .bind(format!("{path}%"))
+    .fetch_all(ex)
+    .await?)
 }
 
 pub async fn department<'e, E: Executor<'e, Database = Any>>(ex: E, id: i64) -> Result<Department, StoreError> {
@@ -73,7 +80,10 @@ pub async fn department<'e, E: Executor<'e, Database = Any>>(ex: E, id: i64) -> 
         .ok_or(StoreError::NotFound)
 }
 
-pub async fn departments_in<'e, E: Executor<'e, Database = Any>>(ex: E, path: &str) -> Result<Vec<Department>, StoreError> {
+pub async fn departments_in<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    path: &str,
+) -> Result<Vec<Department>, StoreError> {
     Ok(sqlx::query_as::<_, Department>(sqlx::AssertSqlSafe(format!(
         "{DEPT_SQL} WHERE r.path LIKE $1 ORDER BY r.path, d.id"
     )))
@@ -90,7 +100,10 @@ pub async fn window<'e, E: Executor<'e, Database = Any>>(ex: E, id: i64) -> Resu
         .ok_or(StoreError::NotFound)
 }
 
-pub async fn windows_of_hall<'e, E: Executor<'e, Database = Any>>(ex: E, hall_id: i64) -> Result<Vec<Window>, StoreError> {
+pub async fn windows_of_hall<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    hall_id: i64,
+) -> Result<Vec<Window>, StoreError> {
     Ok(sqlx::query_as::<_, Window>(sqlx::AssertSqlSafe(format!(
         "{WINDOW_SQL} WHERE w.hall_id = $1 ORDER BY w.id"
     )))
@@ -108,13 +121,36 @@ async fn open_region(tx: &mut Tx, region_id: i64) -> Result<Region, StoreError> 
 }
 
 async fn count(tx: &mut Tx, sql: &'static str, a: i64, b: &str, except: i64) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(sql).bind(a).bind(b).bind(except).fetch_one(tx.conn()).await?)
+    Ok(sqlx::query_scalar(sql)
+        .bind(a)
+        .bind(b)
+        .bind(except)
+        .fetch_one(tx.conn())
+        .await?)
 }
 
-pub async fn create_hall(tx: &mut Tx, region_id: i64, name: &Name, address: &str, at: jiff::Timestamp) -> Result<Hall, StoreError> {
+pub async fn create_hall(
+    tx: &mut Tx,
+    region_id: i64,
+    name: &Name,
+    address: &str,
+    at: jiff::Timestamp,
+) -> Result<Hall, StoreError> {
     open_region(tx, region_id).await?;
-    if count(tx, "SELECT COUNT(*) FROM halls WHERE region_id = $1 AND name = $2 AND id <> $3", region_id, name.as_str(), 0).await? > 0 {
-        return Err(StoreError::conflict("duplicate_name", format!("本区划已有名为“{name}”的大厅")));
+    if count(
+        tx,
+        "SELECT COUNT(*) FROM halls WHERE region_id = $1 AND name = $2 AND id <> $3",
+        region_id,
+        name.as_str(),
+        0,
+    )
+    .await?
+        > 0
+    {
+        return Err(StoreError::conflict(
+            "duplicate_name",
+            format!("本区划已有名为“{name}”的大厅"),
+        ));
     }
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO halls (region_id, name, address, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
@@ -128,10 +164,27 @@ pub async fn create_hall(tx: &mut Tx, region_id: i64, name: &Name, address: &str
     hall(tx.conn(), id).await
 }
 
-pub async fn create_department(tx: &mut Tx, region_id: i64, name: &Name, at: jiff::Timestamp) -> Result<Department, StoreError> {
+pub async fn create_department(
+    tx: &mut Tx,
+    region_id: i64,
+    name: &Name,
+    at: jiff::Timestamp,
+) -> Result<Department, StoreError> {
     open_region(tx, region_id).await?;
-    if count(tx, "SELECT COUNT(*) FROM departments WHERE region_id = $1 AND name = $2 AND id <> $3", region_id, name.as_str(), 0).await? > 0 {
-        return Err(StoreError::conflict("duplicate_name", format!("本区划已有名为“{name}”的部门")));
+    if count(
+        tx,
+        "SELECT COUNT(*) FROM departments WHERE region_id = $1 AND name = $2 AND id <> $3",
+        region_id,
+        name.as_str(),
+        0,
+    )
+    .await?
+        > 0
+    {
+        return Err(StoreError::conflict(
+            "duplicate_name",
+            format!("本区划已有名为“{name}”的部门"),
+        ));
     }
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO departments (region_id, name, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING id",
@@ -157,7 +210,12 @@ pub struct NewWindow {
 pub fn parse_window_number(raw: &str) -> Result<String, StoreError> {
     let s = raw.trim();
     if s.is_empty() || s.chars().count() > 8 || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(onestop_domain::DomainError::invalid("window_number_invalid", "number", "窗口号须为 1 到 8 位字母或数字").into());
+        return Err(onestop_domain::DomainError::invalid(
+            "window_number_invalid",
+            "number",
+            "窗口号须为 1 到 8 位字母或数字",
+        )
+        .into());
     }
     Ok(s.to_ascii_uppercase())
 }
@@ -173,8 +231,20 @@ pub async fn create_window(tx: &mut Tx, new: NewWindow, at: jiff::Timestamp) -> 
             return Err(StoreError::conflict("department_closed", "该部门已撤销"));
         }
     }
-    if count(tx, "SELECT COUNT(*) FROM windows WHERE hall_id = $1 AND number = $2 AND id <> $3", new.hall_id, &new.number, 0).await? > 0 {
-        return Err(StoreError::conflict("duplicate_number", format!("本大厅已有 {} 号窗口", new.number)));
+    if count(
+        tx,
+        "SELECT COUNT(*) FROM windows WHERE hall_id = $1 AND number = $2 AND id <> $3",
+        new.hall_id,
+        &new.number,
+        0,
+    )
+    .await?
+        > 0
+    {
+        return Err(StoreError::conflict(
+            "duplicate_number",
+            format!("本大厅已有 {} 号窗口", new.number),
+        ));
     }
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO windows (hall_id, number, name, kind, department_id, created_at, updated_at)
@@ -217,7 +287,11 @@ impl Unit {
 }
 
 async fn parent_of(tx: &mut Tx, unit: Unit, id: i64) -> Result<(i64, Option<i64>), StoreError> {
-    let sql = format!("SELECT {}, closed_at FROM {} WHERE id = $1", unit.parent_column(), unit.table());
+    let sql = format!(
+        "SELECT {}, closed_at FROM {} WHERE id = $1",
+        unit.parent_column(),
+        unit.table()
+    );
     sqlx::query_as::<_, (i64, Option<i64>)>(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(tx.conn())
@@ -232,12 +306,25 @@ pub async fn rename(tx: &mut Tx, unit: Unit, id: i64, name: &Name, at: jiff::Tim
         unit.table(),
         unit.parent_column()
     );
-    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(dup)).bind(parent).bind(name.as_str()).bind(id).fetch_one(tx.conn()).await?;
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(dup))
+        .bind(parent)
+        .bind(name.as_str())
+        .bind(id)
+        .fetch_one(tx.conn())
+        .await?;
     if n > 0 && unit != Unit::Window {
-        return Err(StoreError::conflict("duplicate_name", format!("已有名为“{name}”的同级单位")));
+        return Err(StoreError::conflict(
+            "duplicate_name",
+            format!("已有名为“{name}”的同级单位"),
+        ));
     }
     let sql = format!("UPDATE {} SET name = $1, updated_at = $2 WHERE id = $3", unit.table());
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name.as_str()).bind(ms(at)).bind(id).execute(tx.conn()).await?;
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(name.as_str())
+        .bind(ms(at))
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 
@@ -265,12 +352,25 @@ pub async fn move_to(tx: &mut Tx, unit: Unit, id: i64, new_parent: i64, at: jiff
         p = unit.parent_column(),
         n = name_col
     );
-    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(dup)).bind(new_parent).bind(id).fetch_one(tx.conn()).await?;
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(dup))
+        .bind(new_parent)
+        .bind(id)
+        .fetch_one(tx.conn())
+        .await?;
     if n > 0 {
         return Err(StoreError::conflict("duplicate_name", "目标处已有同名（同号）单位"));
     }
-    let sql = format!("UPDATE {} SET {} = $1, updated_at = $2 WHERE id = $3", unit.table(), unit.parent_column());
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(new_parent).bind(ms(at)).bind(id).execute(tx.conn()).await?;
+    let sql = format!(
+        "UPDATE {} SET {} = $1, updated_at = $2 WHERE id = $3",
+        unit.table(),
+        unit.parent_column()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(new_parent)
+        .bind(ms(at))
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 
@@ -286,10 +386,20 @@ pub async fn close(tx: &mut Tx, unit: Unit, id: i64, at: jiff::Timestamp) -> Res
             .fetch_one(tx.conn())
             .await?;
         if open > 0 {
-            return Err(StoreError::conflict("hall_has_open_windows", "请先关闭该大厅的所有窗口"));
+            return Err(StoreError::conflict(
+                "hall_has_open_windows",
+                "请先关闭该大厅的所有窗口",
+            ));
         }
     }
-    let sql = format!("UPDATE {} SET closed_at = $1, updated_at = $1 WHERE id = $2", unit.table());
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(at)).bind(id).execute(tx.conn()).await?;
+    let sql = format!(
+        "UPDATE {} SET closed_at = $1, updated_at = $1 WHERE id = $2",
+        unit.table()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ms(at))
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }

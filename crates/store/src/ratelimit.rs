@@ -1,8 +1,13 @@
 //! Fixed-window rate-limit counters in the database, shared by every process.
-use crate::{ms, StoreError, Tx};
+use crate::{StoreError, Tx, ms};
 
 /// Counts one hit on `bucket` in the window containing `at`; returns the hits so far in it.
-pub async fn hit(tx: &mut Tx, bucket: &str, window: jiff::SignedDuration, at: jiff::Timestamp) -> Result<i64, StoreError> {
+pub async fn hit(
+    tx: &mut Tx,
+    bucket: &str,
+    window: jiff::SignedDuration,
+    at: jiff::Timestamp,
+) -> Result<i64, StoreError> {
     let w = (window.as_millis() as i64).max(1);
     let start = ms(at) / w * w;
     let hits: i64 = sqlx::query_scalar(
@@ -18,7 +23,12 @@ pub async fn hit(tx: &mut Tx, bucket: &str, window: jiff::SignedDuration, at: ji
 }
 
 /// Hits so far on `bucket` in the current window, without counting one.
-pub async fn peek(pool: &sqlx::AnyPool, bucket: &str, window: jiff::SignedDuration, at: jiff::Timestamp) -> Result<i64, StoreError> {
+pub async fn peek(
+    pool: &sqlx::AnyPool,
+    bucket: &str,
+    window: jiff::SignedDuration,
+    at: jiff::Timestamp,
+) -> Result<i64, StoreError> {
     let w = (window.as_millis() as i64).max(1);
     let start = ms(at) / w * w;
     let hits: Option<i64> = sqlx::query_scalar("SELECT hits FROM rate_limits WHERE bucket = $1 AND window_start = $2")
@@ -31,5 +41,9 @@ pub async fn peek(pool: &sqlx::AnyPool, bucket: &str, window: jiff::SignedDurati
 
 /// Deletes windows that ended before `before`.
 pub async fn purge(tx: &mut Tx, before: jiff::Timestamp) -> Result<u64, StoreError> {
-    Ok(sqlx::query("DELETE FROM rate_limits WHERE window_start < $1").bind(ms(before)).execute(tx.conn()).await?.rows_affected())
+    Ok(sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+        .bind(ms(before))
+        .execute(tx.conn())
+        .await?
+        .rows_affected())
 }

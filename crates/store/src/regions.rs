@@ -1,7 +1,7 @@
 //! The region tree: create, rename, move and close nodes; subtree queries by path prefix.
-use crate::{ms, StoreError, Tx};
+use crate::{StoreError, Tx, ms};
 use onestop_domain::region::{RegionCode, RegionLevel, RegionPath};
-use onestop_domain::{names::Name, DomainError};
+use onestop_domain::{DomainError, names::Name};
 use serde::Serialize;
 use sqlx::{Any, Executor};
 
@@ -105,7 +105,9 @@ pub async fn create(tx: &mut Tx, new: NewRegion, at: jiff::Timestamp) -> Result<
         if !p.is_open() {
             return Err(StoreError::conflict("parent_closed", "上级区划已撤销，不能在其下新建"));
         }
-        let plevel = p.level().ok_or_else(|| StoreError::Corrupt(format!("region {} level", p.id)))?;
+        let plevel = p
+            .level()
+            .ok_or_else(|| StoreError::Corrupt(format!("region {} level", p.id)))?;
         if !plevel.may_parent(level) {
             return Err(DomainError::invalid(
                 "region_level_invalid",
@@ -120,7 +122,10 @@ pub async fn create(tx: &mut Tx, new: NewRegion, at: jiff::Timestamp) -> Result<
         .fetch_one(tx.conn())
         .await?;
     if code_taken > 0 {
-        return Err(StoreError::conflict("duplicate_code", format!("区划代码 {} 已存在", new.code)));
+        return Err(StoreError::conflict(
+            "duplicate_code",
+            format!("区划代码 {} 已存在", new.code),
+        ));
     }
     if name_taken(tx, new.parent_id, new.name.as_str(), 0).await? {
         return Err(duplicate_name(new.name.as_str()));
@@ -141,7 +146,11 @@ pub async fn create(tx: &mut Tx, new: NewRegion, at: jiff::Timestamp) -> Result<
         Some(p) => p.region_path().child(id),
         None => RegionPath::root(id),
     };
-    sqlx::query("UPDATE regions SET path = $1 WHERE id = $2").bind(path.as_str()).bind(id).execute(tx.conn()).await?;
+    sqlx::query("UPDATE regions SET path = $1 WHERE id = $2")
+        .bind(path.as_str())
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
     get(tx.conn(), id).await
 }
 
@@ -164,7 +173,10 @@ pub async fn move_to(tx: &mut Tx, id: i64, new_parent_id: i64, at: jiff::Timesta
     let region = get(tx.conn(), id).await?;
     let parent = get(tx.conn(), new_parent_id).await?;
     if region.region_path().contains(&parent.region_path()) {
-        return Err(StoreError::conflict("move_into_own_subtree", "不能把区划移到它自己或它的下级之下"));
+        return Err(StoreError::conflict(
+            "move_into_own_subtree",
+            "不能把区划移到它自己或它的下级之下",
+        ));
     }
     if !parent.is_open() {
         return Err(StoreError::conflict("parent_closed", "目标上级区划已撤销"));
@@ -187,15 +199,13 @@ pub async fn move_to(tx: &mut Tx, id: i64, new_parent_id: i64, at: jiff::Timesta
     let old_path = region.path.clone();
     let new_path = parent.region_path().child(id);
     // Rewrite the prefix of every path in the subtree in one statement.
-    sqlx::query(
-        "UPDATE regions SET path = $1 || substr(path, $2), updated_at = $3 WHERE path LIKE $4",
-    )
-    .bind(new_path.as_str())
-    .bind(old_path.len() as i64 + 1)
-    .bind(ms(at))
-    .bind(format!("{old_path}%"))
-    .execute(tx.conn())
-    .await?;
+    sqlx::query("UPDATE regions SET path = $1 || substr(path, $2), updated_at = $3 WHERE path LIKE $4")
+        .bind(new_path.as_str())
+        .bind(old_path.len() as i64 + 1)
+        .bind(ms(at))
+        .bind(format!("{old_path}%"))
+        .execute(tx.conn())
+        .await?;
     sqlx::query("UPDATE regions SET parent_id = $1 WHERE id = $2")
         .bind(new_parent_id)
         .bind(id)
@@ -220,7 +230,10 @@ pub async fn close(tx: &mut Tx, id: i64, at: jiff::Timestamp) -> Result<Region, 
         .fetch_one(tx.conn())
         .await?;
     if open_children > 0 || open_halls > 0 {
-        return Err(StoreError::conflict("region_has_open_children", "请先撤销其下级区划和大厅"));
+        return Err(StoreError::conflict(
+            "region_has_open_children",
+            "请先撤销其下级区划和大厅",
+        ));
     }
     sqlx::query("UPDATE regions SET closed_at = $1, updated_at = $1 WHERE id = $2")
         .bind(ms(at))

@@ -1,7 +1,7 @@
 //! Staff sessions, kept in the database so that any process can answer any request.
 //! Only the SHA-256 of the cookie's token is stored.
 use crate::users::User;
-use crate::{ms, StoreError, Tx};
+use crate::{StoreError, Tx, ms};
 use sqlx::{Any, Executor};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -78,7 +78,12 @@ pub async fn lookup<'e, E: Executor<'e, Database = Any>>(
 }
 
 /// Slides the expiry forward (called at most every few minutes per session).
-pub async fn touch(tx: &mut Tx, token_hash: &str, at: jiff::Timestamp, ttl: jiff::SignedDuration) -> Result<(), StoreError> {
+pub async fn touch(
+    tx: &mut Tx,
+    token_hash: &str,
+    at: jiff::Timestamp,
+    ttl: jiff::SignedDuration,
+) -> Result<(), StoreError> {
     let now = ms(at);
     sqlx::query("UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE token_hash = $3")
         .bind(now)
@@ -90,10 +95,17 @@ pub async fn touch(tx: &mut Tx, token_hash: &str, at: jiff::Timestamp, ttl: jiff
 }
 
 pub async fn delete(tx: &mut Tx, token_hash: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(tx.conn()).await?;
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 
 pub async fn purge_expired(tx: &mut Tx, at: jiff::Timestamp) -> Result<u64, StoreError> {
-    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(ms(at)).execute(tx.conn()).await?.rows_affected())
+    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(ms(at))
+        .execute(tx.conn())
+        .await?
+        .rows_affected())
 }

@@ -1,7 +1,7 @@
 //! API tokens for machine clients: high-entropy, stored as SHA-256, scoped to roles on regions,
 //! revocable. A token's grants are a subset of its owner's, checked when it is created.
 use crate::users::GrantRow;
-use crate::{ms, StoreError, Tx};
+use crate::{StoreError, Tx, ms};
 use onestop_domain::role::Role;
 use serde::Serialize;
 use sqlx::{Any, Executor};
@@ -56,7 +56,10 @@ pub async fn get<'e, E: Executor<'e, Database = Any>>(ex: E, id: i64) -> Result<
     .ok_or(StoreError::NotFound)
 }
 
-pub async fn list_for_user<'e, E: Executor<'e, Database = Any>>(ex: E, user_id: i64) -> Result<Vec<ApiToken>, StoreError> {
+pub async fn list_for_user<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    user_id: i64,
+) -> Result<Vec<ApiToken>, StoreError> {
     Ok(sqlx::query_as::<_, ApiToken>(
         "SELECT id, user_id, name, created_at, expires_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY id",
     )
@@ -66,7 +69,11 @@ pub async fn list_for_user<'e, E: Executor<'e, Database = Any>>(ex: E, user_id: 
 }
 
 /// The live token for `token_hash` (not revoked, not expired) and its grants.
-pub async fn lookup(pool: &sqlx::AnyPool, token_hash: &str, at: jiff::Timestamp) -> Result<Option<(ApiToken, Vec<GrantRow>)>, StoreError> {
+pub async fn lookup(
+    pool: &sqlx::AnyPool,
+    token_hash: &str,
+    at: jiff::Timestamp,
+) -> Result<Option<(ApiToken, Vec<GrantRow>)>, StoreError> {
     let token = sqlx::query_as::<_, ApiToken>(
         "SELECT id, user_id, name, created_at, expires_at, revoked_at FROM api_tokens
          WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
@@ -91,6 +98,10 @@ pub async fn revoke(tx: &mut Tx, id: i64, at: jiff::Timestamp) -> Result<ApiToke
     if t.revoked_at.is_some() {
         return Err(StoreError::conflict("already_revoked", "该令牌已吊销"));
     }
-    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2").bind(ms(at)).bind(id).execute(tx.conn()).await?;
+    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2")
+        .bind(ms(at))
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
     get(tx.conn(), id).await
 }

@@ -1,5 +1,5 @@
 //! Staff accounts and their role grants (a role on a region subtree).
-use crate::{ms, StoreError, Tx};
+use crate::{StoreError, Tx, ms};
 use onestop_domain::names::{Name, Username};
 use onestop_domain::role::Role;
 use serde::Serialize;
@@ -34,15 +34,20 @@ pub struct GrantRow {
 const USER_COLS: &str = "id, username, display_name, disabled, hall_id, department_id";
 
 pub async fn get<'e, E: Executor<'e, Database = Any>>(ex: E, id: i64) -> Result<User, StoreError> {
-    sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(ex)
-        .await?
-        .ok_or(StoreError::NotFound)
+    sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLS} FROM users WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(ex)
+    .await?
+    .ok_or(StoreError::NotFound)
 }
 
 /// The user and their password hash, for logging in.
-pub async fn by_username<'e, E: Executor<'e, Database = Any>>(ex: E, username: &str) -> Result<Option<(User, String)>, StoreError> {
+pub async fn by_username<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    username: &str,
+) -> Result<Option<(User, String)>, StoreError> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -77,7 +82,11 @@ pub async fn list_in<'e, E: Executor<'e, Database = Any>>(ex: E, paths: &[String
     let sql = format!(
         "SELECT {cols} FROM users u WHERE EXISTS (SELECT 1 FROM role_grants g JOIN regions r ON r.id = g.region_id
          WHERE g.user_id = u.id AND ({cond})) ORDER BY u.username",
-        cols = USER_COLS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", "),
+        cols = USER_COLS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         cond = cond.join(" OR ")
     );
     let mut q = sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(sql));
@@ -88,9 +97,11 @@ pub async fn list_in<'e, E: Executor<'e, Database = Any>>(ex: E, paths: &[String
 }
 
 pub async fn list_all<'e, E: Executor<'e, Database = Any>>(ex: E) -> Result<Vec<User>, StoreError> {
-    Ok(sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(format!("SELECT {USER_COLS} FROM users ORDER BY username")))
-        .fetch_all(ex)
-        .await?)
+    Ok(sqlx::query_as::<_, User>(sqlx::AssertSqlSafe(format!(
+        "SELECT {USER_COLS} FROM users ORDER BY username"
+    )))
+    .fetch_all(ex)
+    .await?)
 }
 
 #[derive(Debug, Clone)]
@@ -109,7 +120,10 @@ pub async fn create(tx: &mut Tx, new: NewUser, at: jiff::Timestamp) -> Result<Us
         .fetch_one(tx.conn())
         .await?;
     if taken > 0 {
-        return Err(StoreError::conflict("duplicate_username", format!("用户名 {} 已被使用", new.username)));
+        return Err(StoreError::conflict(
+            "duplicate_username",
+            format!("用户名 {} 已被使用", new.username),
+        ));
     }
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO users (username, display_name, password_hash, hall_id, department_id, created_at, updated_at)
@@ -129,7 +143,13 @@ pub async fn create(tx: &mut Tx, new: NewUser, at: jiff::Timestamp) -> Result<Us
     get(tx.conn(), id).await
 }
 
-pub async fn add_grant(tx: &mut Tx, user_id: i64, role: Role, region_id: i64, at: jiff::Timestamp) -> Result<(), StoreError> {
+pub async fn add_grant(
+    tx: &mut Tx,
+    user_id: i64,
+    role: Role,
+    region_id: i64,
+    at: jiff::Timestamp,
+) -> Result<(), StoreError> {
     crate::regions::get(tx.conn(), region_id).await?;
     sqlx::query(
         "INSERT INTO role_grants (user_id, role, region_id, created_at) VALUES ($1, $2, $3, $4)
@@ -154,13 +174,21 @@ pub async fn set_disabled(tx: &mut Tx, user_id: i64, disabled: bool, at: jiff::T
         .execute(tx.conn())
         .await?;
     if disabled {
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(tx.conn())
+            .await?;
     }
     get(tx.conn(), user_id).await
 }
 
 /// Sets a new password hash and ends the user's sessions.
-pub async fn set_password(tx: &mut Tx, user_id: i64, password_hash: &str, at: jiff::Timestamp) -> Result<(), StoreError> {
+pub async fn set_password(
+    tx: &mut Tx,
+    user_id: i64,
+    password_hash: &str,
+    at: jiff::Timestamp,
+) -> Result<(), StoreError> {
     get(tx.conn(), user_id).await?;
     sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
         .bind(password_hash)
@@ -168,6 +196,9 @@ pub async fn set_password(tx: &mut Tx, user_id: i64, password_hash: &str, at: ji
         .bind(user_id)
         .execute(tx.conn())
         .await?;
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(tx.conn()).await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }

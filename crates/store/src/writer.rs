@@ -35,7 +35,10 @@ impl Tx {
                 .execute(&mut *self.tx)
                 .await?;
         }
-        self.notes.push(Notification { channel: channel.to_owned(), payload });
+        self.notes.push(Notification {
+            channel: channel.to_owned(),
+            payload,
+        });
         Ok(())
     }
 }
@@ -98,7 +101,12 @@ impl Writer {
             }
             Backend::Postgres => None,
         };
-        Self { backend, pool, audit_key, queue }
+        Self {
+            backend,
+            pool,
+            audit_key,
+            queue,
+        }
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -130,7 +138,12 @@ impl Writer {
                         Ok(tx) => tx,
                         Err(e) => return job.abort(e.into()),
                     };
-                    let mut tx = Tx { tx, backend, audit_key: key, notes: Vec::new() };
+                    let mut tx = Tx {
+                        tx,
+                        backend,
+                        audit_key: key,
+                        notes: Vec::new(),
+                    };
                     if let Some(done) = job.run(&mut tx).await {
                         let notes = std::mem::take(&mut tx.notes);
                         match tx.tx.commit().await {
@@ -173,7 +186,12 @@ async fn commit_batch(pool: &AnyPool, jobs: Vec<Box<dyn WriteJob>>, audit_key: &
             return;
         }
     };
-    let mut tx = Tx { tx, backend: Backend::Sqlite, audit_key: audit_key.clone(), notes: Vec::new() };
+    let mut tx = Tx {
+        tx,
+        backend: Backend::Sqlite,
+        audit_key: audit_key.clone(),
+        notes: Vec::new(),
+    };
     let single = jobs.len() == 1;
     let mut done: Vec<(Completion, Vec<Notification>)> = Vec::with_capacity(jobs.len());
     let mut jobs = jobs.into_iter();

@@ -68,10 +68,7 @@ pub fn material_identity(m: &MaterialRecord) -> String {
 /// keeps the strictest length limit, and unions select options. Two fields with one key but
 /// different kinds (other than two selects), or different masks, are a conflict the bundle's author
 /// must resolve: `bundle_form_conflict`.
-pub fn merge_bundle(
-    bundle: &Bundle,
-    members: &[BundleMember<'_>],
-) -> Result<MergedBundle, DomainError> {
+pub fn merge_bundle(bundle: &Bundle, members: &[BundleMember<'_>]) -> Result<MergedBundle, DomainError> {
     if members.is_empty() {
         return Err(DomainError::invalid(
             "bundle_empty",
@@ -243,27 +240,14 @@ mod tests {
             ],
         )
         .unwrap();
-        let names: Vec<&str> = merged
-            .materials
-            .iter()
-            .map(|m| m.material.name.as_str())
-            .collect();
-        assert_eq!(
-            names,
-            vec!["营业执照（副本）", "法定代表人身份证", "章程", "场所证明"]
-        );
+        let names: Vec<&str> = merged.materials.iter().map(|m| m.material.name.as_str()).collect();
+        assert_eq!(names, vec!["营业执照（副本）", "法定代表人身份证", "章程", "场所证明"]);
         let lic = &merged.materials[0];
         assert!(lic.material.required);
         assert_eq!(lic.material.copies, 2);
         assert_eq!(lic.material.form, MaterialForm::PaperAndElectronic);
-        assert_eq!(
-            lic.material.acceptance_standard,
-            "内容完整、签字盖章齐全；在有效期内"
-        );
-        assert_eq!(
-            lic.services,
-            vec!["设立登记".to_string(), "食品经营许可".to_string()]
-        );
+        assert_eq!(lic.material.acceptance_standard, "内容完整、签字盖章齐全；在有效期内");
+        assert_eq!(lic.services, vec!["设立登记".to_string(), "食品经营许可".to_string()]);
         assert_eq!(merged.materials[1].services.len(), 2);
         let f = &merged.form.fields;
         assert_eq!(f.len(), 3);
@@ -303,9 +287,6 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.code(), "bundle_form_conflict");
-        assert_eq!(
-            merge_bundle(&bundle, &[]).unwrap_err().code(),
-            "bundle_empty"
-        );
+        assert_eq!(merge_bundle(&bundle, &[]).unwrap_err().code(), "bundle_empty");
     }
 }

@@ -223,15 +223,9 @@ mod tests {
         for t in ServiceType::ALL {
             assert_eq!(ServiceType::parse(t.code()).unwrap(), *t);
         }
-        assert_eq!(
-            ServiceType::parse(" 20 ").unwrap(),
-            ServiceType::PublicService
-        );
+        assert_eq!(ServiceType::parse(" 20 ").unwrap(), ServiceType::PublicService);
         assert_eq!(ServiceType::Licensing.label(), "行政许可");
-        assert_eq!(
-            serde_json::to_string(&ServiceType::Licensing).unwrap(),
-            "\"01\""
-        );
+        assert_eq!(serde_json::to_string(&ServiceType::Licensing).unwrap(), "\"01\"");
         let c: Channel = serde_json::from_str("\"9\"").unwrap();
         assert_eq!(c, Channel::Other);
         assert_eq!(ServiceLevel::ALL.len(), 6);
@@ -252,10 +246,7 @@ mod tests {
             MaterialForm::Paper.union(MaterialForm::Electronic),
             MaterialForm::PaperAndElectronic
         );
-        assert_eq!(
-            MaterialForm::Paper.union(MaterialForm::Paper),
-            MaterialForm::Paper
-        );
+        assert_eq!(MaterialForm::Paper.union(MaterialForm::Paper), MaterialForm::Paper);
         assert_eq!(
             MaterialForm::Electronic.union(MaterialForm::Electronic),
             MaterialForm::Electronic

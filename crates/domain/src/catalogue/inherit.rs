@@ -135,10 +135,7 @@ pub fn resolve_implementation<R: Clone>(
 ) -> EffectiveImplementation<R> {
     macro_rules! field {
         ($name:ident, $base:expr) => {
-            resolve_field(
-                &$base,
-                chain.iter().map(|c| (&c.region, &c.overrides.$name)),
-            )
+            resolve_field(&$base, chain.iter().map(|c| (&c.region, &c.overrides.$name)))
         };
     }
     EffectiveImplementation {

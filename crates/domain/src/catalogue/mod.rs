@@ -19,20 +19,16 @@ pub mod record;
 pub mod search;
 pub mod version;
 
-pub use bundle::{
-    Bundle, BundleMember, MergedBundle, MergedMaterial, material_identity, merge_bundle,
-};
+pub use bundle::{Bundle, BundleMember, MergedBundle, MergedMaterial, material_identity, merge_bundle};
 pub use codes::{
-    CaseType, Channel, MaterialForm, MaterialSource, OnlineDepth, ServiceLevel, ServiceObject,
-    ServiceType, TimeUnit, VersionStatus,
+    CaseType, Channel, MaterialForm, MaterialSource, OnlineDepth, ServiceLevel, ServiceObject, ServiceType, TimeUnit,
+    VersionStatus,
 };
 pub use inherit::{
-    EffectiveImplementation, ImplementationOverrides, Inheritable, Origin, RegionOverrides,
-    Resolved, resolve_field, resolve_implementation,
+    EffectiveImplementation, ImplementationOverrides, Inheritable, Origin, RegionOverrides, Resolved, resolve_field,
+    resolve_implementation,
 };
-pub use quality::{
-    QualityIssue, Severity, credit_code_is_valid, validate_material, validate_service,
-};
+pub use quality::{QualityIssue, Severity, credit_code_is_valid, validate_material, validate_service};
 pub use record::{Faq, Fee, MaterialRecord, ServiceRecord, TimeLimit};
 pub use search::{pinyin_initials, search_score};
 pub use version::{Version, effective_version};

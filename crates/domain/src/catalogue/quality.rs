@@ -52,9 +52,7 @@ impl QualityIssue {
 }
 
 const CREDIT_ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
-const CREDIT_WEIGHTS: [u32; 17] = [
-    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
-];
+const CREDIT_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
 
 /// Whether `code` is a well-formed unified social credit code (GB 32100): 18 characters from the
 /// code's alphabet (no I, O, S, V, Z) whose last one is the check character.
@@ -85,9 +83,8 @@ fn phone_ok(s: &str) -> bool {
     let digits = s.chars().filter(char::is_ascii_digit).count();
     (5..=20).contains(&n)
         && digits >= 5
-        && s.chars().all(|c| {
-            c.is_ascii_digit() || matches!(c, '-' | '+' | '(' | ')' | '（' | '）' | '、' | ' ')
-        })
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '(' | ')' | '（' | '）' | '、' | ' '))
 }
 
 fn all_digits(s: &str, len: usize) -> bool {
@@ -148,33 +145,17 @@ pub fn validate_service(s: &ServiceRecord) -> Vec<QualityIssue> {
     ];
     for (field, value, label) in required {
         if blank(value) {
-            out.push(QualityIssue::error(
-                field,
-                "required",
-                format!("{label}不能为空"),
-            ));
+            out.push(QualityIssue::error(field, "required", format!("{label}不能为空")));
         }
     }
     if s.objects.is_empty() {
-        out.push(QualityIssue::error(
-            "objects",
-            "required",
-            "请至少选择一类服务对象",
-        ));
+        out.push(QualityIssue::error("objects", "required", "请至少选择一类服务对象"));
     }
     if s.channels.is_empty() {
-        out.push(QualityIssue::error(
-            "channels",
-            "required",
-            "请至少选择一种办理形式",
-        ));
+        out.push(QualityIssue::error("channels", "required", "请至少选择一种办理形式"));
     }
     if s.name.chars().count() > 128 {
-        out.push(QualityIssue::error(
-            "name",
-            "too_long",
-            "事项名称不能超过 128 个字符",
-        ));
+        out.push(QualityIssue::error("name", "too_long", "事项名称不能超过 128 个字符"));
     }
 
     // Codes.
@@ -242,24 +223,23 @@ pub fn validate_service(s: &ServiceRecord) -> Vec<QualityIssue> {
     // promised limit of 0 makes it an instant case.
     let promised_zero = s.promised_limit.is_some_and(|p| p.value == 0);
     match s.case_type {
-        CaseType::Instant if s.promised_limit.is_some() && !promised_zero => {
-            out.push(QualityIssue::error(
-                "promised_limit",
-                "instant_case_has_limit",
-                "即办件的承诺时限应为 0 个工作日",
-            ))
-        }
+        CaseType::Instant if s.promised_limit.is_some() && !promised_zero => out.push(QualityIssue::error(
+            "promised_limit",
+            "instant_case_has_limit",
+            "即办件的承诺时限应为 0 个工作日",
+        )),
         CaseType::Promised if promised_zero => out.push(QualityIssue::error(
             "case_type",
             "zero_limit_not_instant",
             "承诺时限为 0 的事项应为即办件",
         )),
-        CaseType::Promised if s.name.contains("即办") || s.process.contains("即办") => out
-            .push(QualityIssue::error(
+        CaseType::Promised if s.name.contains("即办") || s.process.contains("即办") => {
+            out.push(QualityIssue::error(
                 "case_type",
                 "instant_mention_not_instant",
                 "事项标明“即办”，办件类型应为即办件",
-            )),
+            ))
+        }
         _ => {}
     }
 
@@ -269,10 +249,7 @@ pub fn validate_service(s: &ServiceRecord) -> Vec<QualityIssue> {
             out.push(QualityIssue::error(
                 "onsite_visits",
                 "fully_online_needs_no_visit",
-                format!(
-                    "全程网办（Ⅳ级）事项的到办事现场次数应为 0，当前为 {}",
-                    s.onsite_visits
-                ),
+                format!("全程网办（Ⅳ级）事项的到办事现场次数应为 0，当前为 {}", s.onsite_visits),
             ));
         }
         if !s.channels.contains(&Channel::Web) && !s.channels.contains(&Channel::Mobile) {
@@ -287,10 +264,7 @@ pub fn validate_service(s: &ServiceRecord) -> Vec<QualityIssue> {
         out.push(QualityIssue::warning(
             "onsite_visits",
             "too_many_visits",
-            format!(
-                "到办事现场次数为 {}，请核实（一般不超过 2 次）",
-                s.onsite_visits
-            ),
+            format!("到办事现场次数为 {}，请核实（一般不超过 2 次）", s.onsite_visits),
         ));
     }
 
@@ -304,11 +278,7 @@ pub fn validate_service(s: &ServiceRecord) -> Vec<QualityIssue> {
             ));
         }
         if blank(&fee.amount) {
-            out.push(QualityIssue::error(
-                "fee.amount",
-                "required",
-                "收费事项须填写收费标准",
-            ));
+            out.push(QualityIssue::error("fee.amount", "required", "收费事项须填写收费标准"));
         }
     }
 
@@ -354,12 +324,7 @@ pub fn validate_service(s: &ServiceRecord) -> Vec<QualityIssue> {
     out
 }
 
-fn check_implementation_code(
-    s: &ServiceRecord,
-    base_ok: bool,
-    credit_ok: bool,
-    out: &mut Vec<QualityIssue>,
-) {
+fn check_implementation_code(s: &ServiceRecord, base_ok: bool, credit_ok: bool, out: &mut Vec<QualityIssue>) {
     let code = s.implementation_code.as_str();
     let shape_ok = (code.len() == 31 || code.len() == 33)
         && code.is_ascii()
@@ -400,11 +365,7 @@ pub fn validate_material(m: &MaterialRecord) -> Vec<QualityIssue> {
     if blank(&m.name) {
         out.push(QualityIssue::error("name", "required", "材料名称不能为空"));
     } else if m.name.chars().count() > 128 {
-        out.push(QualityIssue::error(
-            "name",
-            "too_long",
-            "材料名称不能超过 128 个字符",
-        ));
+        out.push(QualityIssue::error("name", "too_long", "材料名称不能超过 128 个字符"));
     }
     if m.source == MaterialSource::Government && blank(&m.issuer) {
         out.push(QualityIssue::error(
@@ -452,11 +413,7 @@ pub fn validate_material(m: &MaterialRecord) -> Vec<QualityIssue> {
     }
     for (field, value) in [("blank_form", &m.blank_form), ("sample", &m.sample)] {
         if value.as_deref().is_some_and(blank) {
-            out.push(QualityIssue::error(
-                field,
-                "file_ref_invalid",
-                "文件引用不能为空",
-            ));
+            out.push(QualityIssue::error(field, "file_ref_invalid", "文件引用不能为空"));
         }
     }
     out
@@ -482,9 +439,7 @@ mod tests {
         assert!(!credit_code_is_valid("91990100MA0000001H"));
         assert!(!credit_code_is_valid("91990100MA0000001"));
         assert!(!credit_code_is_valid("91990100MI0000001G")); // I is not in the alphabet
-        assert!(!credit_code_is_valid(
-            "统一社会信用代码统一社会信用代码统一"
-        ));
+        assert!(!credit_code_is_valid("统一社会信用代码统一社会信用代码统一"));
     }
 
     #[test]
@@ -548,10 +503,7 @@ mod tests {
         assert_eq!(codes(&validate_service(&s)), vec!["instant_case_has_limit"]);
         let mut s = service();
         s.name = "个体工商户名称变更（即办）".into();
-        assert_eq!(
-            codes(&validate_service(&s)),
-            vec!["instant_mention_not_instant"]
-        );
+        assert_eq!(codes(&validate_service(&s)), vec!["instant_mention_not_instant"]);
     }
 
     #[test]
@@ -561,22 +513,13 @@ mod tests {
         assert_eq!(codes(&validate_service(&s)), vec!["base_code_invalid"]);
         let mut s = service();
         s.implementation_code = format!("{CREDIT}3000172007000");
-        assert_eq!(
-            codes(&validate_service(&s)),
-            vec!["implementation_code_mismatch"]
-        );
+        assert_eq!(codes(&validate_service(&s)), vec!["implementation_code_mismatch"]);
         s.implementation_code = format!("{CREDIT}400017200700001");
         assert_eq!(validate_service(&s), vec![]);
         s.implementation_code = "abc".into();
-        assert_eq!(
-            codes(&validate_service(&s)),
-            vec!["implementation_code_invalid"]
-        );
+        assert_eq!(codes(&validate_service(&s)), vec!["implementation_code_invalid"]);
         s.implementation_code = "91990100MA0000001G4000172007000".into();
-        assert_eq!(
-            codes(&validate_service(&s)),
-            vec!["implementation_code_mismatch"]
-        );
+        assert_eq!(codes(&validate_service(&s)), vec!["implementation_code_mismatch"]);
         let mut s = service();
         s.consult_phone = "call me".into();
         assert_eq!(codes(&validate_service(&s)), vec!["phone_invalid"]);
@@ -597,10 +540,7 @@ mod tests {
         s.online_depth = OnlineDepth::FullyOnline;
         s.onsite_visits = 0;
         s.channels = [Channel::Window].into_iter().collect();
-        assert_eq!(
-            codes(&validate_service(&s)),
-            vec!["fully_online_needs_online_channel"]
-        );
+        assert_eq!(codes(&validate_service(&s)), vec!["fully_online_needs_online_channel"]);
     }
 
     #[test]
@@ -623,10 +563,7 @@ mod tests {
         );
         let mut m = material("身份证");
         m.form = MaterialForm::Electronic;
-        assert_eq!(
-            codes(&validate_material(&m)),
-            vec!["electronic_with_paper_count"]
-        );
+        assert_eq!(codes(&validate_material(&m)), vec!["electronic_with_paper_count"]);
     }
 
     proptest! {

@@ -2,8 +2,7 @@
 //! Records are plain data, stored as JSON and shown in the API; their checks live in `quality`,
 //! so that an importer can load a faulty record and show every problem at once.
 use super::codes::{
-    CaseType, Channel, MaterialForm, MaterialSource, OnlineDepth, ServiceLevel, ServiceObject,
-    ServiceType, TimeUnit,
+    CaseType, Channel, MaterialForm, MaterialSource, OnlineDepth, ServiceLevel, ServiceObject, ServiceType, TimeUnit,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

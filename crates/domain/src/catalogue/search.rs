@@ -31,19 +31,14 @@ static INITIALS: LazyLock<Initials> = LazyLock::new(|| {
             in_alternates = true;
         } else if in_alternates {
             let mut parts = line.splitn(2, ' ');
-            if let (Some(ch), Some(rest)) =
-                (parts.next().and_then(|c| c.chars().next()), parts.next())
-            {
+            if let (Some(ch), Some(rest)) = (parts.next().and_then(|c| c.chars().next()), parts.next()) {
                 alternates.insert(ch, rest.bytes().collect());
             }
         } else {
             primary.extend(line.bytes());
         }
     }
-    Initials {
-        primary,
-        alternates,
-    }
+    Initials { primary, alternates }
 });
 
 fn primary_initial(c: char) -> Option<u8> {
@@ -98,21 +93,12 @@ fn normalise(text: &str) -> String {
 /// Whether `query` (ASCII letters/digits) matches the initials of a run of consecutive characters of
 /// `name`, any reading of a heteronym accepted; returns whether the run starts the name.
 fn initials_match(query: &[u8], name: &str) -> Option<bool> {
-    let sets: Vec<Vec<u8>> = name
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .map(initials_of)
-        .collect();
+    let sets: Vec<Vec<u8>> = name.chars().filter(|c| !c.is_whitespace()).map(initials_of).collect();
     if query.is_empty() || query.len() > sets.len() {
         return None;
     }
     (0..=sets.len() - query.len())
-        .find(|&start| {
-            query
-                .iter()
-                .zip(&sets[start..])
-                .all(|(q, set)| set.contains(q))
-        })
+        .find(|&start| query.iter().zip(&sets[start..]).all(|(q, set)| set.contains(q)))
         .map(|start| start == 0)
 }
 
@@ -127,9 +113,7 @@ fn term_score(term: &str, name: &str, body: &str) -> Option<u32> {
     if name.contains(term) {
         return Some(800);
     }
-    if term.bytes().all(|b| b.is_ascii_alphanumeric())
-        && term.bytes().any(|b| b.is_ascii_alphabetic())
-    {
+    if term.bytes().all(|b| b.is_ascii_alphanumeric()) && term.bytes().any(|b| b.is_ascii_alphabetic()) {
         match initials_match(term.as_bytes(), name) {
             Some(true) if term.len() == pinyin_initials(name).len() => return Some(750),
             Some(true) => return Some(700),

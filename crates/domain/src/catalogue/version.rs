@@ -44,12 +44,7 @@ mod tests {
     use jiff::civil::date;
     use proptest::prelude::*;
 
-    fn v(
-        number: u32,
-        status: VersionStatus,
-        from: Date,
-        until: Option<Date>,
-    ) -> Version<&'static str> {
+    fn v(number: u32, status: VersionStatus, from: Date, until: Option<Date>) -> Version<&'static str> {
         Version {
             number,
             status,
@@ -66,12 +61,7 @@ mod tests {
             v(2, VersionStatus::Published, date(2026, 1, 1), None),
             v(3, VersionStatus::Draft, date(2026, 2, 1), None),
             v(4, VersionStatus::Withdrawn, date(2026, 3, 1), None),
-            v(
-                5,
-                VersionStatus::Published,
-                date(2026, 6, 1),
-                Some(date(2026, 7, 1)),
-            ),
+            v(5, VersionStatus::Published, date(2026, 6, 1), Some(date(2026, 7, 1))),
         ];
         let num = |d| effective_version(&versions, d).map(|v| v.number);
         assert_eq!(num(date(2024, 12, 31)), None);
