@@ -68,7 +68,7 @@ pub fn service_time(samples: &[ServiceSample], cfg: &EstimatorConfig) -> SignedD
     let mut sorted = secs.clone();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    let median = if sorted.len() % 2 == 0 {
+    let median = if sorted.len().is_multiple_of(2) {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]
