@@ -416,23 +416,29 @@ mod tests {
         );
     }
 
+    /// The estimate made when a ticket is taken is unbiased and close to the best a service-time
+    /// estimate can do (the oracle that knows the true mean), on several seeded days.
     #[test]
     fn simulation_error_is_within_bound() {
-        let report = simulate_estimator(&EstimatorSimConfig::default());
-        println!("{report:#?}");
-        assert!(report.tickets > 1_900);
-        assert!(
-            report.mean_abs_error_secs < 0.6 * report.mean_actual_wait_secs + 60.0,
-            "{report:?}"
-        );
-        assert!(
-            report.mean_abs_error_secs <= 1.25 * report.oracle_mean_abs_error_secs,
-            "{report:?}"
-        );
-        assert!(
-            report.bias_secs.abs() < 0.15 * report.mean_actual_wait_secs,
-            "{report:?}"
-        );
+        for seed in 1..=5 {
+            let report = simulate_estimator(&EstimatorSimConfig {
+                seed,
+                ..EstimatorSimConfig::default()
+            });
+            assert!(report.tickets == 2_000, "{report:?}");
+            assert!(
+                report.mean_abs_error_secs < 0.5 * report.mean_actual_wait_secs,
+                "{report:?}"
+            );
+            assert!(
+                report.mean_abs_error_secs <= 1.3 * report.oracle_mean_abs_error_secs,
+                "{report:?}"
+            );
+            assert!(
+                report.bias_secs.abs() < 0.15 * report.mean_actual_wait_secs,
+                "{report:?}"
+            );
+        }
     }
 
     /// How the defaults were chosen: `cargo test -p onestop-domain tuning_table -- --ignored --nocapture`.

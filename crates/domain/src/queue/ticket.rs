@@ -163,7 +163,8 @@ pub struct Ticket<W> {
     pub source: TicketSource,
     pub issued_at: Timestamp,
     pub state: TicketState,
-    /// The window that holds it while Called, Serving or Parked.
+    /// The window that holds it while Called, Serving or Parked; after Done or NoShow, the window
+    /// that served it or called it in vain (kept for the window's figures). None while Waiting.
     pub window: Option<W>,
     pub called_at: Option<Timestamp>,
     pub recalls: u32,
@@ -459,6 +460,49 @@ mod tests {
         assert_eq!(t.no.to_string(), "A023");
         assert!(t.returned_at.is_some());
         t.call(5, t0()).unwrap();
+    }
+
+    fn apply(t: &mut Ticket<u32>, action: TicketAction, window: u32) -> Result<(), DomainError> {
+        let b = CategoryPrefix::parse("B").unwrap();
+        match action {
+            TicketAction::Call => t.call(window, t0()),
+            TicketAction::Recall => t.recall(window, 2),
+            TicketAction::NoShow => t.no_show(window, t0()),
+            TicketAction::StartService => t.start_service(window, t0()),
+            TicketAction::Finish => t.finish(window, t0()),
+            TicketAction::Park => t.park(window),
+            TicketAction::Unpark => t.unpark(t0()),
+            TicketAction::Transfer => {
+                t.transfer(window, b, Some(window + 1).filter(|w| w % 2 == 0), t0())
+            }
+            TicketAction::Cancel => t.cancel(t0()),
+        }
+    }
+
+    proptest::proptest! {
+        /// Any sequence of clerk actions follows the transition table, and a refused action leaves
+        /// the ticket exactly as it was.
+        #[test]
+        fn actions_follow_the_table(steps in proptest::collection::vec(
+            (proptest::sample::select(TicketAction::ALL.to_vec()), 1u32..3), 0..30)) {
+            let mut t = ticket();
+            for (action, window) in steps {
+                let before = t.clone();
+                match apply(&mut t, action, window) {
+                    Ok(()) => proptest::prop_assert_eq!(Some(t.state), before.state.after(action)),
+                    Err(_) => proptest::prop_assert_eq!(&t, &before),
+                }
+                let holds_window = match t.state {
+                    TicketState::Waiting | TicketState::Cancelled => false,
+                    TicketState::Called
+                    | TicketState::Serving
+                    | TicketState::Parked
+                    | TicketState::NoShow
+                    | TicketState::Done => true,
+                };
+                proptest::prop_assert_eq!(t.window.is_some(), holds_window);
+            }
+        }
     }
 
     #[test]
