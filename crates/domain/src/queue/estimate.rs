@@ -54,11 +54,7 @@ pub struct WaitEstimate {
 /// the newest `max_samples`, oldest to newest, started at their median, each sample clipped at
 /// `clip_medians` × median.
 pub fn service_time(samples: &[ServiceSample], cfg: &EstimatorConfig) -> SignedDuration {
-    let mut recent: Vec<ServiceSample> = samples
-        .iter()
-        .copied()
-        .filter(|s| !s.duration.is_negative())
-        .collect();
+    let mut recent: Vec<ServiceSample> = samples.iter().copied().filter(|s| !s.duration.is_negative()).collect();
     if recent.is_empty() || cfg.max_samples == 0 {
         return cfg.default_service;
     }
@@ -221,8 +217,7 @@ pub fn simulate_estimator(cfg: &EstimatorSimConfig) -> EstimatorSimReport {
         .collect();
     // The policy only orders walk-ins first come first served here; aging changes nothing for them.
     let policy = QueuePolicy::default();
-    let mean_service =
-        cfg.service_median_secs * (cfg.service_sigma * cfg.service_sigma / 2.0).exp();
+    let mean_service = cfg.service_median_secs * (cfg.service_sigma * cfg.service_sigma / 2.0).exp();
     let mean_gap = mean_service / (windows.len() as f64 * cfg.load.clamp(0.01, 0.99));
 
     // Per window: when its current service ends and how long it took (known to the estimator only
@@ -246,8 +241,7 @@ pub fn simulate_estimator(cfg: &EstimatorSimConfig) -> EstimatorSimReport {
                 busy[w] = None;
                 samples.push(ServiceSample {
                     finished_at: at(end),
-                    duration: SignedDuration::try_from_secs_f64(len)
-                        .unwrap_or(SignedDuration::ZERO),
+                    duration: SignedDuration::try_from_secs_f64(len).unwrap_or(SignedDuration::ZERO),
                 });
                 end
             }
@@ -257,8 +251,7 @@ pub fn simulate_estimator(cfg: &EstimatorSimConfig) -> EstimatorSimReport {
                 let recent = &samples[samples.len().saturating_sub(cfg.estimator.max_samples)..];
                 let estimate = estimate_wait(&category, ahead, recent, &windows, &cfg.estimator)
                     .map_or(0.0, |e| e.wait.as_secs_f64());
-                let oracle = (ahead as f64 + cfg.estimator.in_progress_fraction) * mean_service
-                    / windows.len() as f64;
+                let oracle = (ahead as f64 + cfg.estimator.in_progress_fraction) * mean_service / windows.len() as f64;
                 waiting.push(WaitingTicket {
                     id: issued.len(),
                     category: category.clone(),
@@ -358,11 +351,7 @@ mod tests {
 
     #[test]
     fn shared_windows_count_by_rank_share() {
-        let windows = [
-            win(1, &[("A", 1)]),
-            win(2, &[("A", 1), ("B", 2)]),
-            win(3, &[("C", 1)]),
-        ];
+        let windows = [win(1, &[("A", 1)]), win(2, &[("A", 1), ("B", 2)]), win(3, &[("C", 1)])];
         let a = effective_windows(&cat("A"), &windows);
         let b = effective_windows(&cat("B"), &windows);
         assert!((a - (1.0 + 2.0 / 3.0)).abs() < 1e-9, "{a}");
@@ -381,14 +370,7 @@ mod tests {
             })
             .collect();
         let windows = [win(1, &[("A", 1)]), win(2, &[("A", 1)])];
-        let e = estimate_wait(
-            &cat("A"),
-            4,
-            &samples,
-            &windows,
-            &EstimatorConfig::default(),
-        )
-        .unwrap();
+        let e = estimate_wait(&cat("A"), 4, &samples, &windows, &EstimatorConfig::default()).unwrap();
         assert_eq!(e.service_time, SignedDuration::from_mins(6));
         // (4 + 0.5) × 6 min ÷ 2 = 13.5 min.
         assert_eq!(e.wait, SignedDuration::from_secs(810));

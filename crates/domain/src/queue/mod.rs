@@ -66,13 +66,12 @@ mod ticket;
 mod ticket_no;
 
 pub use estimate::{
-    EstimatorConfig, EstimatorSimConfig, EstimatorSimReport, ServiceSample, SplitMix64,
-    WaitEstimate, effective_windows, estimate_wait, service_time, simulate_estimator,
+    EstimatorConfig, EstimatorSimConfig, EstimatorSimReport, ServiceSample, SplitMix64, WaitEstimate,
+    effective_windows, estimate_wait, service_time, simulate_estimator,
 };
 pub use no_show::{NoShowRule, booking_blocked};
 pub use policy::{
-    PickReason, QueuePolicy, ServedCategory, WaitingTicket, WindowServing, choose_next,
-    choose_next_with_reason,
+    PickReason, QueuePolicy, ServedCategory, WaitingTicket, WindowServing, choose_next, choose_next_with_reason,
 };
 pub use ticket::{PriorityGroup, Ticket, TicketAction, TicketSource, TicketState};
 pub use ticket_no::{CategoryPrefix, TicketNo};

@@ -38,11 +38,7 @@ pub fn booking_blocked(no_show_dates: &[Date], today: Date, rule: &NoShowRule) -
     if rule.max_no_shows == 0 || rule.block_days == 0 {
         return None;
     }
-    let mut dates: Vec<Date> = no_show_dates
-        .iter()
-        .copied()
-        .filter(|d| *d <= today)
-        .collect();
+    let mut dates: Vec<Date> = no_show_dates.iter().copied().filter(|d| *d <= today).collect();
     dates.sort_unstable();
     let need = usize::try_from(rule.max_no_shows).unwrap_or(usize::MAX);
     let mut unspent: Vec<Date> = Vec::new();
@@ -82,10 +78,7 @@ mod tests {
         );
         assert_eq!(booking_blocked(&misses, date(2026, 3, 27), &rule), None);
         // Two are not enough.
-        assert_eq!(
-            booking_blocked(&misses[..2], date(2026, 3, 10), &rule),
-            None
-        );
+        assert_eq!(booking_blocked(&misses[..2], date(2026, 3, 10), &rule), None);
     }
 
     #[test]

@@ -92,16 +92,11 @@ impl<T, W: PartialEq> WaitingTicket<T, W> {
     pub fn in_slot(&self, now: Timestamp, policy: &QueuePolicy) -> bool {
         match self.source {
             TicketSource::WalkIn => false,
-            TicketSource::Appointment {
-                slot_start,
-                slot_end,
-            } => {
+            TicketSource::Appointment { slot_start, slot_end } => {
                 let opens = slot_start
                     .checked_sub(policy.appointment_early_grace)
                     .unwrap_or(slot_start);
-                let closes = slot_end
-                    .checked_add(policy.appointment_late_grace)
-                    .unwrap_or(slot_end);
+                let closes = slot_end.checked_add(policy.appointment_late_grace).unwrap_or(slot_end);
                 opens <= now && now <= closes
             }
         }
@@ -141,27 +136,11 @@ fn key<T, W: PartialEq>(
     if let Some(returned_at) = t.returned_at {
         // Sent to this window by name goes before sent to the category.
         let by_name = u8::from(t.target_window.is_none());
-        return (
-            0,
-            by_name,
-            PickReason::Returned,
-            rank,
-            returned_at,
-            t.issued_at,
-            index,
-        );
+        return (0, by_name, PickReason::Returned, rank, returned_at, t.issued_at, index);
     }
     if t.is_overdue(now, policy) {
         // Oldest first across all the window's categories and classes: that is what bounds a wait.
-        return (
-            1,
-            0,
-            PickReason::Overdue,
-            0,
-            t.issued_at,
-            t.issued_at,
-            index,
-        );
+        return (1, 0, PickReason::Overdue, 0, t.issued_at, t.issued_at, index);
     }
     if t.priority.is_priority() {
         return (
@@ -177,25 +156,9 @@ fn key<T, W: PartialEq>(
     if t.in_slot(now, policy)
         && let TicketSource::Appointment { slot_start, .. } = t.source
     {
-        return (
-            2,
-            rank,
-            PickReason::Appointment,
-            0,
-            slot_start,
-            t.issued_at,
-            index,
-        );
+        return (2, rank, PickReason::Appointment, 0, slot_start, t.issued_at, index);
     }
-    (
-        2,
-        rank,
-        PickReason::InTurn,
-        0,
-        t.issued_at,
-        t.issued_at,
-        index,
-    )
+    (2, rank, PickReason::InTurn, 0, t.issued_at, t.issued_at, index)
 }
 
 /// The policy's pick for `window`, with the reason, or `None` if nothing is callable there.

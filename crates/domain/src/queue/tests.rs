@@ -152,12 +152,7 @@ fn nothing_callable_gives_none() {
 }
 
 fn arb_category() -> impl Strategy<Value = CategoryPrefix> {
-    prop_oneof![
-        Just(cat("A")),
-        Just(cat("B")),
-        Just(cat("C")),
-        Just(cat("GC"))
-    ]
+    prop_oneof![Just(cat("A")), Just(cat("B")), Just(cat("C")), Just(cat("GC"))]
 }
 fn arb_priority() -> impl Strategy<Value = PriorityGroup> {
     prop_oneof![

@@ -50,10 +50,7 @@ impl PriorityGroup {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TicketSource {
     WalkIn,
-    Appointment {
-        slot_start: Timestamp,
-        slot_end: Timestamp,
-    },
+    Appointment { slot_start: Timestamp, slot_end: Timestamp },
 }
 
 /// Where a ticket stands. There is no separate `Transferred` state: a transferred ticket keeps its
@@ -178,12 +175,7 @@ pub struct Ticket<W> {
 
 impl<W: Copy + Eq> Ticket<W> {
     /// Takes a ticket (取号).
-    pub fn take(
-        no: TicketNo,
-        priority: PriorityGroup,
-        source: TicketSource,
-        now: Timestamp,
-    ) -> Self {
+    pub fn take(no: TicketNo, priority: PriorityGroup, source: TicketSource, now: Timestamp) -> Self {
         Self {
             category: no.prefix().clone(),
             no,
@@ -205,11 +197,7 @@ impl<W: Copy + Eq> Ticket<W> {
         let next = self.state.after(action).ok_or_else(|| {
             DomainError::conflict(
                 action.wrong_state_code(),
-                format!(
-                    "号码 {} 当前状态（{}）不允许此操作",
-                    self.no,
-                    self.state.as_str()
-                ),
+                format!("号码 {} 当前状态（{}）不允许此操作", self.no, self.state.as_str()),
             )
         })?;
         self.state = next;
@@ -334,11 +322,7 @@ impl<W: Copy + Eq> Ticket<W> {
             Some(_) => Ok(()),
             None => Err(DomainError::conflict(
                 action.wrong_state_code(),
-                format!(
-                    "号码 {} 当前状态（{}）不允许此操作",
-                    self.no,
-                    self.state.as_str()
-                ),
+                format!("号码 {} 当前状态（{}）不允许此操作", self.no, self.state.as_str()),
             )),
         }
     }
@@ -394,37 +378,16 @@ mod tests {
     #[test]
     fn illegal_moves_have_stable_codes() {
         let mut t = ticket();
-        assert_eq!(
-            t.finish(1, t0()).map_err(|e| e.code()),
-            Err("ticket_not_serving")
-        );
-        assert_eq!(
-            t.no_show(1, t0()).map_err(|e| e.code()),
-            Err("ticket_not_called")
-        );
+        assert_eq!(t.finish(1, t0()).map_err(|e| e.code()), Err("ticket_not_serving"));
+        assert_eq!(t.no_show(1, t0()).map_err(|e| e.code()), Err("ticket_not_called"));
         t.call(1, t0()).unwrap();
-        assert_eq!(
-            t.call(1, t0()).map_err(|e| e.code()),
-            Err("ticket_not_waiting")
-        );
-        assert_eq!(
-            t.start_service(2, t0()).map_err(|e| e.code()),
-            Err("ticket_not_yours")
-        );
+        assert_eq!(t.call(1, t0()).map_err(|e| e.code()), Err("ticket_not_waiting"));
+        assert_eq!(t.start_service(2, t0()).map_err(|e| e.code()), Err("ticket_not_yours"));
         t.recall(1, 1).unwrap();
-        assert_eq!(
-            t.recall(1, 1).map_err(|e| e.code()),
-            Err("recall_limit_reached")
-        );
+        assert_eq!(t.recall(1, 1).map_err(|e| e.code()), Err("recall_limit_reached"));
         t.no_show(1, t0()).unwrap();
-        assert_eq!(
-            t.unpark(t0()).map_err(|e| e.code()),
-            Err("ticket_not_parked")
-        );
-        assert_eq!(
-            t.cancel(t0()).map_err(|e| e.code()),
-            Err("ticket_not_cancellable")
-        );
+        assert_eq!(t.unpark(t0()).map_err(|e| e.code()), Err("ticket_not_parked"));
+        assert_eq!(t.cancel(t0()).map_err(|e| e.code()), Err("ticket_not_cancellable"));
     }
 
     #[test]
@@ -434,18 +397,12 @@ mod tests {
         t.start_service(1, t0()).unwrap();
         t.park(1).unwrap();
         assert!(t.as_waiting(7u64).unwrap().parked);
-        assert_eq!(
-            t.call(1, t0()).map_err(|e| e.code()),
-            Err("ticket_not_waiting")
-        );
+        assert_eq!(t.call(1, t0()).map_err(|e| e.code()), Err("ticket_not_waiting"));
         t.unpark(t0()).unwrap();
         let w = t.as_waiting(7u64).unwrap();
         assert!(!w.parked);
         assert_eq!(w.target_window, Some(1));
-        assert_eq!(
-            t.call(2, t0()).map_err(|e| e.code()),
-            Err("ticket_not_yours")
-        );
+        assert_eq!(t.call(2, t0()).map_err(|e| e.code()), Err("ticket_not_yours"));
         t.call(1, t0()).unwrap();
     }
 
@@ -472,9 +429,7 @@ mod tests {
             TicketAction::Finish => t.finish(window, t0()),
             TicketAction::Park => t.park(window),
             TicketAction::Unpark => t.unpark(t0()),
-            TicketAction::Transfer => {
-                t.transfer(window, b, Some(window + 1).filter(|w| w % 2 == 0), t0())
-            }
+            TicketAction::Transfer => t.transfer(window, b, Some(window + 1).filter(|w| w % 2 == 0), t0()),
             TicketAction::Cancel => t.cancel(t0()),
         }
     }
@@ -507,11 +462,7 @@ mod tests {
 
     #[test]
     fn final_states_allow_nothing() {
-        for s in [
-            TicketState::NoShow,
-            TicketState::Done,
-            TicketState::Cancelled,
-        ] {
+        for s in [TicketState::NoShow, TicketState::Done, TicketState::Cancelled] {
             assert!(s.is_final());
             assert!(TicketAction::ALL.iter().all(|a| s.after(*a).is_none()));
         }

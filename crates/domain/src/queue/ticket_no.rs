@@ -71,13 +71,7 @@ impl TicketNo {
     /// `A23` and `A0023` are refused rather than silently read as `A023`.
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let s = raw.trim();
-        let bad = || {
-            DomainError::invalid(
-                "ticket_no_invalid",
-                "ticket_no",
-                format!("号码格式不正确：{s}"),
-            )
-        };
+        let bad = || DomainError::invalid("ticket_no_invalid", "ticket_no", format!("号码格式不正确：{s}"));
         let split = s.find(|c: char| !c.is_ascii_uppercase()).ok_or_else(bad)?;
         let (letters, digits) = s.split_at(split);
         let prefix = CategoryPrefix::parse(letters).map_err(|_| bad())?;
