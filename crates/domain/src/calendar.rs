@@ -639,7 +639,7 @@ mod tests {
             date(2026, 5, 9),
             date(2026, 9, 20),
         ] {
-            assert_eq!(c.day_kind(d).unwrap().is_working(), true, "{d}");
+            assert!(c.day_kind(d).unwrap().is_working(), "{d}");
         }
         assert_eq!(
             c.day_kind(date(2026, 10, 10)).unwrap(),
