@@ -1,7 +1,7 @@
 //! Case numbers (办件编号) people read aloud and type, and the random tracking codes on receipts.
 //!
 //! `CaseNo` format: `RRRRRR-YYYYMMDD-SSSSSSC`, e.g. `990121-20260318-000042X`:
-//! - `RRRRRR`: the 6-digit region code (GB/T 2260) of the hall's county or city; a township or
+//! - `RRRRRR`: the 6-digit region code (GB/T 2260) of the hall's county, city or province; a township or
 //!   community hall uses its county's code, and shares that county's daily sequence;
 //! - `YYYYMMDD`: the date the case number was issued;
 //! - `SSSSSS`: the daily sequence under that code, 000001..=999999 (the store allocates it);
