@@ -20,10 +20,7 @@ pub const BUILTIN_YEAR_FILES: &[&str] = &[include_str!("../data/calendar/cn-2026
 
 /// The years shipped with the binary, parsed.
 pub fn builtin_years() -> Result<Vec<YearCalendar>, DomainError> {
-    BUILTIN_YEAR_FILES
-        .iter()
-        .map(|t| YearCalendar::parse_toml(t))
-        .collect()
+    BUILTIN_YEAR_FILES.iter().map(|t| YearCalendar::parse_toml(t)).collect()
 }
 
 /// `2026年3月18日`, as the UI shows dates.
@@ -80,11 +77,7 @@ fn problem(part: Part, code: &'static str, message: impl Into<String>) -> Proble
 
 impl YearCalendar {
     /// Builds a year from already-typed data (e.g. rows an admin entered).
-    pub fn new(
-        year: i16,
-        source: impl Into<String>,
-        holidays: Vec<Holiday>,
-    ) -> Result<Self, DomainError> {
+    pub fn new(year: i16, source: impl Into<String>, holidays: Vec<Holiday>) -> Result<Self, DomainError> {
         Self::build(year, source.into(), holidays).map_err(|p| {
             let place = match p.part {
                 Part::Year => String::new(),
@@ -92,11 +85,7 @@ impl YearCalendar {
                     format!("第 {} 个节假日：", i + 1)
                 }
             };
-            DomainError::invalid(
-                p.code,
-                "calendar",
-                format!("{year} 年工作日历{place}{}", p.message),
-            )
+            DomainError::invalid(p.code, "calendar", format!("{year} 年工作日历{place}{}", p.message))
         })
     }
 
@@ -142,11 +131,7 @@ impl YearCalendar {
                 Some(e) => date(e)?,
                 None => start,
             };
-            let makeup_workdays = h
-                .makeup_workdays
-                .iter()
-                .map(date)
-                .collect::<Result<Vec<_>, _>>()?;
+            let makeup_workdays = h.makeup_workdays.iter().map(date).collect::<Result<Vec<_>, _>>()?;
             holidays.push(Holiday {
                 name: h.name.get_ref().clone(),
                 start,
@@ -169,14 +154,8 @@ impl YearCalendar {
                     .and_then(|h| h.makeup_workdays.get(j))
                     .map(|d| d.span()),
             };
-            let at = span
-                .map(|s| format!("第 {} 行", at_line(s)))
-                .unwrap_or_default();
-            DomainError::invalid(
-                p.code,
-                "calendar",
-                format!("工作日历文件{at}：{}", p.message),
-            )
+            let at = span.map(|s| format!("第 {} 行", at_line(s))).unwrap_or_default();
+            DomainError::invalid(p.code, "calendar", format!("工作日历文件{at}：{}", p.message))
         })
     }
 
@@ -194,19 +173,12 @@ impl YearCalendar {
             problem(
                 part,
                 "calendar_date_outside_year",
-                format!(
-                    "{} 不在 {year} 年内；跨年的日期请写入所在年份的文件",
-                    cn_date(d)
-                ),
+                format!("{} 不在 {year} 年内；跨年的日期请写入所在年份的文件", cn_date(d)),
             )
         };
         for (i, h) in holidays.iter().enumerate() {
             if h.name.trim().is_empty() {
-                return Err(problem(
-                    Part::Name(i),
-                    "calendar_holiday_name",
-                    "节假日名称不能为空",
-                ));
+                return Err(problem(Part::Name(i), "calendar_holiday_name", "节假日名称不能为空"));
             }
             if h.start.year() != year {
                 return Err(outside(Part::Start(i), h.start));
@@ -215,8 +187,7 @@ impl YearCalendar {
                 return Err(outside(Part::End(i), h.end));
             }
             // A holiday longer than a month is a typo, not a State Council notice.
-            let ok_range =
-                h.start <= h.end && h.end <= h.start.saturating_add(jiff::Span::new().days(31));
+            let ok_range = h.start <= h.end && h.end <= h.start.saturating_add(jiff::Span::new().days(31));
             if !ok_range {
                 return Err(problem(
                     Part::End(i),
@@ -326,12 +297,7 @@ fn toml_date(dt: &Datetime) -> Option<Date> {
 
 /// 1-based line number of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()
-        .iter()
-        .take(offset)
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    text.as_bytes().iter().take(offset).filter(|&&b| b == b'\n').count() + 1
 }
 
 /// A day a region's hall is closed (e.g. a local disaster or a relocation): not a working day
@@ -418,10 +384,7 @@ impl WorkingCalendar {
         Self::new(builtin_years()?)
     }
 
-    fn checked(
-        years: BTreeMap<i16, YearCalendar>,
-        closures: BTreeMap<Date, String>,
-    ) -> Result<Self, DomainError> {
+    fn checked(years: BTreeMap<i16, YearCalendar>, closures: BTreeMap<Date, String>) -> Result<Self, DomainError> {
         if years.is_empty() {
             return Err(DomainError::invalid(
                 "calendar_empty",
@@ -449,10 +412,7 @@ impl WorkingCalendar {
     }
 
     /// Adds years, or replaces a year with a local version. The result must stay contiguous.
-    pub fn with_years(
-        self,
-        years: impl IntoIterator<Item = YearCalendar>,
-    ) -> Result<Self, DomainError> {
+    pub fn with_years(self, years: impl IntoIterator<Item = YearCalendar>) -> Result<Self, DomainError> {
         let Self {
             years: mut map,
             closures,
@@ -475,10 +435,7 @@ impl WorkingCalendar {
     pub fn covered_range(&self) -> (Date, Date) {
         let first = self.years.keys().next().copied().unwrap_or(1900);
         let last = self.years.keys().next_back().copied().unwrap_or(first);
-        (
-            jiff::civil::date(first, 1, 1),
-            jiff::civil::date(last, 12, 31),
-        )
+        (jiff::civil::date(first, 1, 1), jiff::civil::date(last, 12, 31))
     }
 
     pub fn covers(&self, date: Date) -> bool {
@@ -509,10 +466,7 @@ impl WorkingCalendar {
 
     /// What `date` is. Closures win over everything; make-up days over weekends.
     pub fn day_kind(&self, date: Date) -> Result<DayKind<'_>, DomainError> {
-        let year = self
-            .years
-            .get(&date.year())
-            .ok_or_else(|| self.not_covered(date))?;
+        let year = self.years.get(&date.year()).ok_or_else(|| self.not_covered(date))?;
         if let Some(reason) = self.closures.get(&date) {
             return Ok(DayKind::Closed(reason));
         }
@@ -591,9 +545,7 @@ mod tests {
     }
 
     fn day(offset: i32) -> Date {
-        date(2026, 1, 1)
-            .checked_add(jiff::Span::new().days(offset))
-            .unwrap()
+        date(2026, 1, 1).checked_add(jiff::Span::new().days(offset)).unwrap()
     }
 
     #[test]
@@ -604,15 +556,7 @@ mod tests {
         let names: Vec<&str> = y.holidays().iter().map(|h| h.name.as_str()).collect();
         assert_eq!(
             names,
-            [
-                "元旦",
-                "春节",
-                "清明节",
-                "劳动节",
-                "端午节",
-                "中秋节",
-                "国庆节"
-            ]
+            ["元旦", "春节", "清明节", "劳动节", "端午节", "中秋节", "国庆节"]
         );
         for d in [
             date(2026, 1, 1),
@@ -645,16 +589,12 @@ mod tests {
             c.day_kind(date(2026, 10, 10)).unwrap(),
             DayKind::MakeupWorkday("国庆节")
         );
-        assert_eq!(
-            c.day_kind(date(2026, 2, 17)).unwrap(),
-            DayKind::Holiday("春节")
-        );
+        assert_eq!(c.day_kind(date(2026, 2, 17)).unwrap(), DayKind::Holiday("春节"));
         assert_eq!(c.day_kind(date(2026, 3, 14)).unwrap(), DayKind::Weekend);
         assert_eq!(c.day_kind(date(2026, 3, 18)).unwrap(), DayKind::Workday);
         // 261 weekdays − 19 weekday holidays + 6 make-up days.
         assert_eq!(
-            c.working_days_between(date(2025, 12, 31), date(2026, 12, 31))
-                .unwrap(),
+            c.working_days_between(date(2025, 12, 31), date(2026, 12, 31)).unwrap(),
             248
         );
     }
@@ -663,44 +603,23 @@ mod tests {
     fn counting_across_spring_festival() {
         let c = cal();
         // Friday 13 Feb → Sat 14 (make-up) is the first working day after it; then Tue 24 Feb.
+        assert_eq!(c.next_working_day(date(2026, 2, 13)).unwrap(), date(2026, 2, 14));
+        assert_eq!(c.add_working_days(date(2026, 2, 13), 2).unwrap(), date(2026, 2, 24));
         assert_eq!(
-            c.next_working_day(date(2026, 2, 13)).unwrap(),
-            date(2026, 2, 14)
-        );
-        assert_eq!(
-            c.add_working_days(date(2026, 2, 13), 2).unwrap(),
-            date(2026, 2, 24)
-        );
-        assert_eq!(
-            c.working_days_between(date(2026, 2, 24), date(2026, 2, 13))
-                .unwrap(),
+            c.working_days_between(date(2026, 2, 24), date(2026, 2, 13)).unwrap(),
             -2
         );
-        assert_eq!(
-            c.add_working_days(date(2026, 2, 13), 0).unwrap(),
-            date(2026, 2, 13)
-        );
-        assert_eq!(
-            c.working_day_on_or_after(date(2026, 2, 15)).unwrap(),
-            date(2026, 2, 24)
-        );
+        assert_eq!(c.add_working_days(date(2026, 2, 13), 0).unwrap(), date(2026, 2, 13));
+        assert_eq!(c.working_day_on_or_after(date(2026, 2, 15)).unwrap(), date(2026, 2, 24));
     }
 
     #[test]
     fn out_of_range_is_an_error() {
         let c = cal();
+        assert_eq!(c.is_working_day(date(2027, 1, 4)).unwrap_err().code(), NOT_COVERED);
+        assert_eq!(c.is_working_day(date(2025, 12, 31)).unwrap_err().code(), NOT_COVERED);
         assert_eq!(
-            c.is_working_day(date(2027, 1, 4)).unwrap_err().code(),
-            NOT_COVERED
-        );
-        assert_eq!(
-            c.is_working_day(date(2025, 12, 31)).unwrap_err().code(),
-            NOT_COVERED
-        );
-        assert_eq!(
-            c.add_working_days(date(2026, 12, 30), 5)
-                .unwrap_err()
-                .code(),
+            c.add_working_days(date(2026, 12, 30), 5).unwrap_err().code(),
             NOT_COVERED
         );
         assert_eq!(
@@ -722,10 +641,7 @@ mod tests {
             ],
         };
         let child = parent.layered(&layer).unwrap();
-        assert_eq!(
-            child.day_kind(date(2026, 3, 18)).unwrap(),
-            DayKind::Closed("停电")
-        );
+        assert_eq!(child.day_kind(date(2026, 3, 18)).unwrap(), DayKind::Closed("停电"));
         assert!(!child.is_working_day(date(2026, 2, 14)).unwrap());
         assert!(parent.is_working_day(date(2026, 2, 14)).unwrap());
         assert!(Closure::new(date(2026, 3, 18), "  ").is_err());
@@ -736,36 +652,22 @@ mod tests {
         // Years must stay contiguous.
         let y2028 = YearCalendar::new(2028, "", vec![]).unwrap();
         assert_eq!(
-            parent
-                .clone()
-                .with_years([y2028.clone()])
-                .unwrap_err()
-                .code(),
+            parent.clone().with_years([y2028.clone()]).unwrap_err().code(),
             "calendar_years_not_contiguous"
         );
         let y2027 = YearCalendar::new(2027, "", vec![]).unwrap();
         let three = parent.with_years([y2028, y2027]).unwrap();
-        assert_eq!(
-            three.covered_range(),
-            (date(2026, 1, 1), date(2028, 12, 31))
-        );
-        assert_eq!(
-            WorkingCalendar::new([]).unwrap_err().code(),
-            "calendar_empty"
-        );
+        assert_eq!(three.covered_range(), (date(2026, 1, 1), date(2028, 12, 31)));
+        assert_eq!(WorkingCalendar::new([]).unwrap_err().code(), "calendar_empty");
     }
 
     #[test]
     fn parse_errors_name_the_line() {
         let err = |text: &str| YearCalendar::parse_toml(text).unwrap_err();
-        let e = err(
-            "year = 2026\n[[holidays]]\nname = \"元旦\"\nstart = 2026-01-01\nend = 2025-12-31\n",
-        );
+        let e = err("year = 2026\n[[holidays]]\nname = \"元旦\"\nstart = 2026-01-01\nend = 2025-12-31\n");
         assert_eq!(e.code(), "calendar_date_outside_year");
         assert!(e.to_string().contains("第 5 行"), "{e}");
-        let e = err(
-            "year = 2026\n[[holidays]]\nname = \"x\"\nstart = 2026-01-01\nmakeup_workdays = [2026-01-05]\n",
-        );
+        let e = err("year = 2026\n[[holidays]]\nname = \"x\"\nstart = 2026-01-01\nmakeup_workdays = [2026-01-05]\n");
         assert_eq!(e.code(), "calendar_makeup_not_weekend");
         assert!(e.to_string().contains("第 5 行"), "{e}");
         let e = err("year = 2026\n\n[[holidays]]\nname = \"x\"\nstart = \"2026-01-01\"\n");
@@ -782,10 +684,7 @@ mod tests {
         assert!(e.to_string().contains("第 8 行"), "{e}");
         assert_eq!(err("year = 20260\n").code(), "calendar_year_invalid");
         // A one-day holiday may omit `end`.
-        let one = YearCalendar::parse_toml(
-            "year = 2026\n[[holidays]]\nname = \"x\"\nstart = 2026-03-18\n",
-        )
-        .unwrap();
+        let one = YearCalendar::parse_toml("year = 2026\n[[holidays]]\nname = \"x\"\nstart = 2026-03-18\n").unwrap();
         assert_eq!(
             one.holiday_on(date(2026, 3, 18)).map(|h| h.end),
             Some(date(2026, 3, 18))

@@ -146,21 +146,10 @@ impl TimeLimits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ClockEvent {
-    Accepted {
-        date: Date,
-    },
-    Paused {
-        date: Date,
-        procedure: SpecialProcedure,
-    },
-    Resumed {
-        date: Date,
-    },
-    Extended {
-        date: Date,
-        days: u32,
-        reason: String,
-    },
+    Accepted { date: Date },
+    Paused { date: Date, procedure: SpecialProcedure },
+    Resumed { date: Date },
+    Extended { date: Date, days: u32, reason: String },
 }
 
 impl ClockEvent {
@@ -274,10 +263,7 @@ pub struct CaseClock {
 }
 
 fn not_started() -> DomainError {
-    DomainError::conflict(
-        "case_clock_not_started",
-        "办件尚未受理，办理时限尚未开始计算",
-    )
+    DomainError::conflict("case_clock_not_started", "办件尚未受理，办理时限尚未开始计算")
 }
 
 impl CaseClock {
@@ -341,16 +327,9 @@ impl CaseClock {
             }
             ClockEvent::Resumed { date } => {
                 self.accepted.ok_or_else(not_started)?;
-                let pause = self
-                    .pauses
-                    .last_mut()
-                    .filter(|p| p.end.is_none())
-                    .ok_or_else(|| {
-                        DomainError::conflict(
-                            "case_clock_not_paused",
-                            "办件未处于特别程序中，无需恢复计时",
-                        )
-                    })?;
+                let pause = self.pauses.last_mut().filter(|p| p.end.is_none()).ok_or_else(|| {
+                    DomainError::conflict("case_clock_not_paused", "办件未处于特别程序中，无需恢复计时")
+                })?;
                 pause.end = Some(*date);
             }
             ClockEvent::Extended { days, reason, .. } => {
@@ -419,10 +398,7 @@ impl CaseClock {
         self.pauses.last().filter(|p| p.end.is_none())
     }
     pub fn extension_days(&self) -> u32 {
-        self.extensions
-            .iter()
-            .map(|e| e.days)
-            .fold(0, u32::saturating_add)
+        self.extensions.iter().map(|e| e.days).fold(0, u32::saturating_add)
     }
     /// The promised limit with extensions (0 for instant cases).
     pub fn promised_limit(&self) -> u32 {
@@ -449,12 +425,7 @@ impl CaseClock {
     }
 
     /// The day the `limit`-th counted day falls on; `None` if an open pause comes first.
-    fn deadline_for(
-        &self,
-        cal: &WorkingCalendar,
-        accepted: Date,
-        limit: u32,
-    ) -> Result<Option<Date>, DomainError> {
+    fn deadline_for(&self, cal: &WorkingCalendar, accepted: Date, limit: u32) -> Result<Option<Date>, DomainError> {
         if self.case_type == CaseType::Instant {
             return Ok(Some(accepted));
         }
@@ -474,12 +445,7 @@ impl CaseClock {
     }
 
     /// Counted days in `(accepted, today]`.
-    fn counted_until(
-        &self,
-        cal: &WorkingCalendar,
-        accepted: Date,
-        today: Date,
-    ) -> Result<i64, DomainError> {
+    fn counted_until(&self, cal: &WorkingCalendar, accepted: Date, today: Date) -> Result<i64, DomainError> {
         let mut n = 0i64;
         let mut d = accepted;
         while d < today {
@@ -502,14 +468,9 @@ impl CaseClock {
         for p in &self.pauses {
             if let Some(end) = p.end {
                 // Only days after acceptance could have counted in the first place.
-                let from = p
-                    .start
-                    .yesterday()
-                    .map_err(|_| cal_overflow(p.start))?
-                    .max(accepted);
+                let from = p.start.yesterday().map_err(|_| cal_overflow(p.start))?.max(accepted);
                 let n = cal.working_days_between(from, end)?;
-                paused_working_days =
-                    paused_working_days.saturating_add(u32::try_from(n).unwrap_or(0));
+                paused_working_days = paused_working_days.saturating_add(u32::try_from(n).unwrap_or(0));
             }
         }
         Ok(Deadlines {
@@ -611,10 +572,7 @@ pub enum DeemedAcceptance {
     Answered,
     /// Counts as accepted on `accepted_on` (the day of receipt); the clock runs from the working
     /// day after it, so apply `ClockEvent::Accepted { date: accepted_on }`.
-    Deemed {
-        accepted_on: Date,
-        notice_was_due: Date,
-    },
+    Deemed { accepted_on: Date, notice_was_due: Date },
 }
 
 /// Whether an application received on `received` is deemed accepted by `today`. `answered_on` is
@@ -651,9 +609,7 @@ mod tests {
         WorkingCalendar::statutory().unwrap()
     }
     fn day(offset: i32) -> Date {
-        date(2026, 1, 1)
-            .checked_add(jiff::Span::new().days(offset))
-            .unwrap()
+        date(2026, 1, 1).checked_add(jiff::Span::new().days(offset)).unwrap()
     }
     fn promised(limit: u32, events: &[ClockEvent]) -> CaseClock {
         CaseClock::from_events(
@@ -676,11 +632,7 @@ mod tests {
         assert_eq!(d.clock_starts, date(2026, 3, 19));
         assert_eq!(d.promised.date, Some(date(2026, 4, 16)));
         assert_eq!(d.legal.date, Some(date(2026, 4, 16)));
-        let level = |today| {
-            clock
-                .warning_level(&c, today, WarningThreshold::default())
-                .unwrap()
-        };
+        let level = |today| clock.warning_level(&c, today, WarningThreshold::default()).unwrap();
         assert_eq!(level(date(2026, 4, 13)), WarningLevel::None);
         assert_eq!(level(date(2026, 4, 14)), WarningLevel::Yellow);
         assert_eq!(level(date(2026, 4, 16)), WarningLevel::Yellow);
@@ -689,9 +641,7 @@ mod tests {
         assert_eq!(clock.remaining(&c, date(2026, 3, 18)).unwrap().legal, 20);
         // A configurable threshold.
         assert_eq!(
-            clock
-                .warning_level(&c, date(2026, 4, 13), WarningThreshold(5))
-                .unwrap(),
+            clock.warning_level(&c, date(2026, 4, 13), WarningThreshold(5)).unwrap(),
             WarningLevel::Yellow
         );
     }
@@ -720,15 +670,9 @@ mod tests {
     fn acceptance_on_a_weekend_or_before_a_makeup_day() {
         let c = cal();
         let clock = promised(1, &[accepted(date(2026, 3, 14))]);
-        assert_eq!(
-            clock.deadlines(&c).unwrap().promised.date,
-            Some(date(2026, 3, 16))
-        );
+        assert_eq!(clock.deadlines(&c).unwrap().promised.date, Some(date(2026, 3, 16)));
         let clock = promised(1, &[accepted(date(2026, 2, 13))]);
-        assert_eq!(
-            clock.deadlines(&c).unwrap().promised.date,
-            Some(date(2026, 2, 14))
-        );
+        assert_eq!(clock.deadlines(&c).unwrap().promised.date, Some(date(2026, 2, 14)));
     }
 
     #[test]
@@ -743,10 +687,7 @@ mod tests {
         let open = promised(20, &events);
         let d = open.deadlines(&c).unwrap();
         assert_eq!(d.promised.date, None);
-        assert_eq!(
-            d.paused_since,
-            Some((date(2026, 4, 1), SpecialProcedure::Hearing))
-        );
+        assert_eq!(d.paused_since, Some((date(2026, 4, 1), SpecialProcedure::Hearing)));
         // Counted so far: 19 Mar – 31 Mar = 9 days; frozen while paused.
         assert_eq!(open.remaining(&c, date(2026, 4, 30)).unwrap().promised, 11);
         assert_eq!(
@@ -754,9 +695,7 @@ mod tests {
                 .unwrap(),
             WarningLevel::None
         );
-        events.push(ClockEvent::Resumed {
-            date: date(2026, 4, 3),
-        });
+        events.push(ClockEvent::Resumed { date: date(2026, 4, 3) });
         let closed = promised(20, &events);
         let d = closed.deadlines(&c).unwrap();
         assert_eq!(d.paused_working_days, 3);
@@ -780,20 +719,14 @@ mod tests {
         .unwrap();
         assert_eq!((clock.promised_limit(), clock.legal_limit()), (25, 30));
         let d = clock.deadlines(&c).unwrap();
-        assert_eq!(
-            d.legal.date,
-            Some(c.add_working_days(date(2026, 4, 16), 10).unwrap())
-        );
+        assert_eq!(d.legal.date, Some(c.add_working_days(date(2026, 4, 16), 10).unwrap()));
         assert!(d.promised.date <= d.legal.date);
         let mut clock = promised(20, &[accepted(date(2026, 3, 18))]);
         assert_eq!(
             clock.apply(&ext(3, "  ")).unwrap_err().code(),
             "case_extension_reason_required"
         );
-        assert_eq!(
-            clock.apply(&ext(0, "x")).unwrap_err().code(),
-            "case_extension_days"
-        );
+        assert_eq!(clock.apply(&ext(0, "x")).unwrap_err().code(), "case_extension_days");
         assert!(clock.apply(&ext(6, "x")).is_ok());
         assert_eq!(
             clock.apply(&ext(5, "y")).unwrap_err().code(),
@@ -817,11 +750,7 @@ mod tests {
         assert_eq!(code(&[pause(date(2026, 3, 18))]), "case_clock_not_started");
         assert_eq!(code(&[a.clone(), a.clone()]), "case_clock_already_accepted");
         assert_eq!(
-            code(&[
-                a.clone(),
-                pause(date(2026, 3, 19)),
-                pause(date(2026, 3, 20))
-            ]),
+            code(&[a.clone(), pause(date(2026, 3, 19)), pause(date(2026, 3, 20))]),
             "case_clock_already_paused"
         );
         assert_eq!(
@@ -837,19 +766,12 @@ mod tests {
             code(&[a.clone(), pause(date(2026, 3, 17))]),
             "case_clock_event_out_of_order"
         );
-        let instant = CaseClock::from_events(
-            CaseType::Instant,
-            limits,
-            &[a.clone(), pause(date(2026, 3, 18))],
-        );
+        let instant = CaseClock::from_events(CaseType::Instant, limits, &[a.clone(), pause(date(2026, 3, 18))]);
         assert_eq!(instant.unwrap_err().code(), "case_clock_instant");
         // No clock before acceptance.
         let c = cal();
         let fresh = CaseClock::new(CaseType::Promised, limits);
-        assert_eq!(
-            fresh.deadlines(&c).unwrap_err().code(),
-            "case_clock_not_started"
-        );
+        assert_eq!(fresh.deadlines(&c).unwrap_err().code(), "case_clock_not_started");
         assert_eq!(
             fresh
                 .warning_level(&c, date(2026, 12, 1), WarningThreshold::default())
@@ -888,11 +810,7 @@ mod tests {
             (Some(date(2026, 3, 14)), Some(date(2026, 3, 14)))
         );
         assert_eq!((d.promised.limit, d.clock_starts), (0, date(2026, 3, 14)));
-        let level = |today| {
-            clock
-                .warning_level(&c, today, WarningThreshold::default())
-                .unwrap()
-        };
+        let level = |today| clock.warning_level(&c, today, WarningThreshold::default()).unwrap();
         assert_eq!(level(date(2026, 3, 14)), WarningLevel::None);
         assert_eq!(level(date(2026, 3, 15)), WarningLevel::Red);
     }

@@ -63,12 +63,7 @@ impl CaseNo {
             date.day()
         );
         let check = mod11_2_char(digits.as_bytes());
-        let text = format!(
-            "{}-{}-{}{check}",
-            &digits[..6],
-            &digits[6..14],
-            &digits[14..]
-        );
+        let text = format!("{}-{}-{}{check}", &digits[..6], &digits[6..14], &digits[14..]);
         Ok(Self {
             text,
             region: region.clone(),
@@ -87,17 +82,12 @@ impl CaseNo {
         };
         let s = raw.trim().to_ascii_uppercase();
         let compact: String = match s.len() {
-            23 if s.as_bytes()[6] == b'-' && s.as_bytes()[15] == b'-' => {
-                s.chars().filter(|&c| c != '-').collect()
-            }
+            23 if s.as_bytes()[6] == b'-' && s.as_bytes()[15] == b'-' => s.chars().filter(|&c| c != '-').collect(),
             21 => s,
             _ => return Err(bad()),
         };
         let b = compact.as_bytes();
-        if b.len() != 21
-            || !b[..20].iter().all(u8::is_ascii_digit)
-            || !(b[20].is_ascii_digit() || b[20] == b'X')
-        {
+        if b.len() != 21 || !b[..20].iter().all(u8::is_ascii_digit) || !(b[20].is_ascii_digit() || b[20] == b'X') {
             return Err(bad());
         }
         if mod11_2_char(&b[..20]) != char::from(b[20]) {
@@ -254,10 +244,7 @@ mod tests {
         assert!(text.starts_with("990121-20260318-000042"), "{text}");
         assert_eq!(text.len(), 23);
         assert_eq!(CaseNo::parse(&text).unwrap(), no);
-        assert_eq!(
-            CaseNo::parse(&text.replace('-', "").to_lowercase()).unwrap(),
-            no
-        );
+        assert_eq!(CaseNo::parse(&text.replace('-', "").to_lowercase()).unwrap(), no);
         assert_eq!(no.region_code().as_str(), "990121");
         assert_eq!(no.date(), date(2026, 3, 18));
         assert_eq!(no.seq(), 42);
@@ -273,15 +260,11 @@ mod tests {
             "case_no_region_level"
         );
         assert_eq!(
-            CaseNo::new(&county(), date(2026, 3, 18), 0)
-                .unwrap_err()
-                .code(),
+            CaseNo::new(&county(), date(2026, 3, 18), 0).unwrap_err().code(),
             "case_no_seq_out_of_range"
         );
         assert_eq!(
-            CaseNo::new(&county(), date(2026, 3, 18), 1_000_000)
-                .unwrap_err()
-                .code(),
+            CaseNo::new(&county(), date(2026, 3, 18), 1_000_000).unwrap_err().code(),
             "case_no_seq_out_of_range"
         );
         assert!(CaseNo::new(&county(), date(2026, 3, 18), 999_999).is_ok());

@@ -73,13 +73,7 @@ impl IdNumber {
         }
         let birth = parse_yyyymmdd(&s[6..14])
             .filter(|d| d.year() >= 1900)
-            .ok_or_else(|| {
-                DomainError::invalid(
-                    "id_number_birth_date",
-                    "id_number",
-                    "身份证号码中的出生日期无效",
-                )
-            })?;
+            .ok_or_else(|| DomainError::invalid("id_number_birth_date", "id_number", "身份证号码中的出生日期无效"))?;
         Ok(Self { number: s, birth })
     }
 
@@ -102,10 +96,7 @@ impl IdNumber {
 
     /// GB 11643: the 17th character (the sequence's last digit) is odd for men, even for women.
     pub fn is_male(&self) -> bool {
-        self.number
-            .as_bytes()
-            .get(16)
-            .is_some_and(|d| (d - b'0') % 2 == 1)
+        self.number.as_bytes().get(16).is_some_and(|d| (d - b'0') % 2 == 1)
     }
 
     /// First 4 and last 4 characters, e.g. `9901**********123X`: what lists and logs show.
@@ -150,15 +141,10 @@ impl From<IdNumber> for String {
 /// Characters of a unified social credit code (GB 32100): digits and upper-case letters without
 /// I, O, Z, S, V, which are too easily confused with digits. A character's value is its index.
 const CREDIT_CHARSET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const CREDIT_WEIGHTS: [u32; 17] = [
-    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
-];
+const CREDIT_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
 
 fn credit_value(c: u8) -> Option<u32> {
-    CREDIT_CHARSET
-        .iter()
-        .position(|&x| x == c)
-        .map(|p| p as u32)
+    CREDIT_CHARSET.iter().position(|&x| x == c).map(|p| p as u32)
 }
 
 /// The check character for the first 17 characters of a credit code (all in the charset).
@@ -253,20 +239,13 @@ pub struct Phone(String);
 
 impl Phone {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
-        let compact: String = raw
-            .trim()
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-'))
-            .collect();
+        let compact: String = raw.trim().chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         let s = compact
             .strip_prefix("+86")
             .or_else(|| compact.strip_prefix("0086"))
             .unwrap_or(&compact);
         let b = s.as_bytes();
-        let ok = b.len() == 11
-            && b.iter().all(u8::is_ascii_digit)
-            && b[0] == b'1'
-            && (b'3'..=b'9').contains(&b[1]);
+        let ok = b.len() == 11 && b.iter().all(u8::is_ascii_digit) && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]);
         if !ok {
             return Err(DomainError::invalid(
                 "phone_invalid",
@@ -321,10 +300,7 @@ mod tests {
         format!("{body}{}", mod11_2_char(body.as_bytes()))
     }
     fn credit_with_check(body: &str) -> String {
-        format!(
-            "{body}{}",
-            char::from(credit_check(body.as_bytes()).unwrap())
-        )
+        format!("{body}{}", char::from(credit_check(body.as_bytes()).unwrap()))
     }
 
     #[test]
@@ -357,21 +333,13 @@ mod tests {
     #[test]
     fn id_birth_dates_are_checked() {
         let feb30 = id_with_check("99012120260230123");
-        assert_eq!(
-            IdNumber::parse(&feb30).unwrap_err().code(),
-            "id_number_birth_date"
-        );
+        assert_eq!(IdNumber::parse(&feb30).unwrap_err().code(), "id_number_birth_date");
         let old = id_with_check("99012118991231123");
-        assert_eq!(
-            IdNumber::parse(&old).unwrap_err().code(),
-            "id_number_birth_date"
-        );
+        assert_eq!(IdNumber::parse(&old).unwrap_err().code(), "id_number_birth_date");
         let future = id_with_check("99012120300101123");
         assert!(IdNumber::parse(&future).is_ok());
         assert_eq!(
-            IdNumber::parse_as_of(&future, date(2026, 3, 18))
-                .unwrap_err()
-                .code(),
+            IdNumber::parse_as_of(&future, date(2026, 3, 18)).unwrap_err().code(),
             "id_number_birth_in_future"
         );
         let born_today = id_with_check("99012120260318123");
@@ -390,11 +358,7 @@ mod tests {
     #[test]
     fn known_credit_codes() {
         // Widely published real codes (organisations, public record).
-        for code in [
-            "91350100M000100Y43",
-            "911100001000079554",
-            "91110000802100433B",
-        ] {
+        for code in ["91350100M000100Y43", "911100001000079554", "91110000802100433B"] {
             let c = CreditCode::parse(code);
             assert!(c.is_ok(), "{code}: {c:?}");
         }
@@ -410,10 +374,7 @@ mod tests {
             CreditCode::parse("91350100M000100I43").unwrap_err().code(),
             "credit_code_charset"
         );
-        assert_eq!(
-            CreditCode::parse("9135").unwrap_err().code(),
-            "credit_code_length"
-        );
+        assert_eq!(CreditCode::parse("9135").unwrap_err().code(), "credit_code_length");
     }
 
     #[test]
@@ -436,16 +397,8 @@ mod tests {
     }
 
     fn id_strategy() -> impl Strategy<Value = String> {
-        (
-            "[1-9][0-9]{5}",
-            1900i16..=2025,
-            1i8..=12,
-            1i8..=28,
-            "[0-9]{3}",
-        )
-            .prop_map(|(region, y, m, d, seq)| {
-                id_with_check(&format!("{region}{y:04}{m:02}{d:02}{seq}"))
-            })
+        ("[1-9][0-9]{5}", 1900i16..=2025, 1i8..=12, 1i8..=28, "[0-9]{3}")
+            .prop_map(|(region, y, m, d, seq)| id_with_check(&format!("{region}{y:04}{m:02}{d:02}{seq}")))
     }
 
     fn credit_strategy() -> impl Strategy<Value = String> {
