@@ -1,1 +1,462 @@
-fn main() {}
+//! The `onestop` binary: configuration, subcommands, start-up and graceful shutdown.
+mod app;
+mod config;
+mod demo;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use onestop_domain::clock::{Clock, OffsetClock, SystemClock};
+use onestop_domain::region::RegionPath;
+use onestop_domain::role::Role;
+use onestop_web::auth::{Credential, Grant, Principal};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "onestop", version, about = "一站式政务服务平台 OneStop")]
+struct Cli {
+    /// TOML configuration file (also ONESTOP_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Database URL (overrides database.url).
+    #[arg(long, global = true)]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a configured deployment.
+    Serve {
+        /// Address to listen on (overrides server.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Seed (once) and serve the demo world on its own clock.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Do not run the traffic simulator.
+        #[arg(long)]
+        no_simulate: bool,
+        /// `morning` (the most recent working day at 09:30), `now`, or a time like 2026-03-18T09:30.
+        #[arg(long, default_value = "morning")]
+        clock: String,
+    },
+    /// Bring the database to the current schema.
+    Migrate,
+    /// Manage staff accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Show the effective configuration (secrets masked).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a staff account with one role on a region.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// Display name, e.g. 张三.
+        #[arg(long)]
+        name: String,
+        /// window_clerk, reviewer, hall_manager, region_admin, supervisor, auditor, system_admin
+        #[arg(long)]
+        role: String,
+        /// Region code the role is granted on, e.g. 990121.
+        #[arg(long)]
+        region: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List staff accounts.
+    List {
+        /// Only users with a grant in this region's subtree.
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Disable an account; its sessions end at once.
+    Disable { username: String },
+    /// Enable a disabled account.
+    Enable { username: String },
+    /// Set a new password (generated unless --password-stdin); sessions end.
+    ResetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify every chain against the latest checkpoint; names the first broken entry.
+    Verify {
+        /// Checkpoint file (defaults to audit.checkpoint_file).
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+    },
+    /// Write a signed checkpoint now.
+    Checkpoint,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    Show,
+}
+
+/// The principal the CLI acts as: a system administrator over every region, audited as `actor`.
+pub fn system_principal(actor: &str) -> Principal {
+    Principal {
+        user: onestop_store::users::User {
+            id: 0,
+            username: actor.to_owned(),
+            display_name: actor.to_owned(),
+            disabled: 0,
+            hall_id: None,
+            department_id: None,
+        },
+        grants: vec![Grant {
+            role: Role::SystemAdmin,
+            region_id: 0,
+            region_path: RegionPath::from_stored("/".into()),
+            region_code: String::new(),
+            region_name: "全部".into(),
+        }],
+        credential: Credential::Session {
+            token_hash: String::new(),
+            csrf: String::new(),
+            last_seen_ms: i64::MAX,
+        },
+    }
+}
+
+fn cli_actor() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "root".into()))
+}
+
+fn init_logging(cfg: &config::Config) {
+    let filter = std::env::var("ONESTOP_LOG").unwrap_or_else(|_| cfg.log.level.clone());
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(Cli::parse())) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let mut flags: Vec<(&str, Value)> = Vec::new();
+    if let Some(db) = &cli.database {
+        flags.push(("database.url", Value::String(db.clone())));
+    }
+    match &cli.command {
+        Command::Serve { listen: Some(l) } => flags.push(("server.listen", Value::String(l.clone()))),
+        Command::Demo { listen, .. } => flags.push(("server.listen", Value::String(listen.clone()))),
+        _ => {}
+    }
+    let is_demo = matches!(cli.command, Command::Demo { .. });
+    if is_demo && cli.database.is_none() && std::env::var("ONESTOP_DATABASE__URL").is_err() {
+        flags.push(("database.url", Value::String("sqlite://onestop-demo.db".into())));
+    }
+    let config_file = cli.config.clone().or_else(config::config_path_from_env);
+    let mut loaded = config::load(config_file.as_deref(), &env, &flags)?;
+    if is_demo && loaded.config.audit.hmac_key.is_empty() {
+        let key_file = demo::demo_key_file(loaded.config.database.url.expose());
+        let key = demo::ensure_demo_key(&key_file)?;
+        let mut again = flags.clone();
+        again.push(("audit.hmac_key", Value::String(key)));
+        if loaded.config.audit.checkpoint_file.is_empty() {
+            again.push((
+                "audit.checkpoint_file",
+                Value::String(format!("{}.checkpoints", key_file.display())),
+            ));
+        }
+        loaded = config::load(config_file.as_deref(), &env, &again)?;
+    }
+    let cfg = loaded.config;
+    init_logging(&cfg);
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+
+    match cli.command {
+        Command::Serve { .. } => {
+            let store = app::open_store(&cfg, cfg.database.migrate_on_start).await?;
+            app::serve(&cfg, store, Arc::new(SystemClock), |addr| {
+                println!("OneStop listening on http://{addr}");
+            })
+            .await
+        }
+        Command::Demo { no_simulate, clock, .. } => {
+            let started = std::time::Instant::now();
+            let clock: Arc<dyn Clock> = match clock.as_str() {
+                "now" => Arc::new(SystemClock),
+                "morning" => Arc::new(OffsetClock::starting_at(demo::demo_morning(SystemClock.now()))),
+                other => {
+                    let dt: jiff::civil::DateTime = other.parse().with_context(|| format!("--clock {other:?}"))?;
+                    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC);
+                    Arc::new(OffsetClock::starting_at(dt.to_zoned(tz)?.timestamp()))
+                }
+            };
+            let store = app::open_store(&cfg, true).await?;
+            let state = onestop_web::AppState::new(store.clone(), clock.clone(), app::web_settings(&cfg)?);
+            let seeded = demo::seed(&state, |step| eprintln!("  seeding {step}")).await?;
+            if !no_simulate {
+                tracing::info!("the traffic simulator arrives with the queue (issue 5); nothing to simulate yet");
+            }
+            let db = onestop_store::redact_url(cfg.database.url.expose());
+            app::serve(&cfg, store, clock, move |addr| {
+                let url = format!("http://{addr}");
+                println!("{}", demo::logins(&url));
+                println!(
+                    "Database: {db} ({})",
+                    if seeded {
+                        "seeded now"
+                    } else {
+                        "existing demo world reused"
+                    }
+                );
+                println!("Ready in {} ms", started.elapsed().as_millis());
+                println!("OneStop listening on {url}");
+            })
+            .await
+        }
+        Command::Migrate => {
+            // An older schema is exactly what migrate is for; a newer one is refused by `migrate`.
+            let key = app::audit_key(&cfg)?;
+            let mut opts = onestop_store::StoreOptions::new(cfg.database.url.expose());
+            opts.max_connections = 2;
+            let store = onestop_store::Store::open(&opts, key).await.with_context(|| {
+                format!(
+                    "cannot open database {}",
+                    onestop_store::redact_url(cfg.database.url.expose())
+                )
+            })?;
+            let report = store.migrate().await?;
+            if report.applied.is_empty() {
+                println!("Database is up to date (schema version {}).", report.to);
+            } else {
+                println!(
+                    "Migrated from version {} to {}: {}",
+                    report.from,
+                    report.to,
+                    report.applied.join(", ")
+                );
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::User(cmd) => user_command(&cfg, cmd).await,
+        Command::Audit(cmd) => audit_command(&cfg, cmd).await,
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", config::redacted_toml(&cfg)?);
+            Ok(())
+        }
+    }
+}
+
+fn read_password(from_stdin: bool) -> Result<(String, bool)> {
+    if from_stdin {
+        let mut s = String::new();
+        std::io::stdin().read_line(&mut s)?;
+        Ok((s.trim_end_matches(['\n', '\r']).to_owned(), false))
+    } else {
+        Ok((onestop_web::auth::random_token()[..16].to_owned(), true))
+    }
+}
+
+async fn cli_state(cfg: &config::Config) -> Result<onestop_web::AppState> {
+    let store = app::open_store(cfg, false).await?;
+    Ok(onestop_web::AppState::new(
+        store,
+        Arc::new(SystemClock),
+        app::web_settings(cfg)?,
+    ))
+}
+
+fn api_err(e: onestop_web::error::ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{} ({})", e.message, e.code)
+}
+
+async fn find_user(state: &onestop_web::AppState, username: &str) -> Result<onestop_store::users::User> {
+    let name = onestop_domain::names::Username::parse(username).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match onestop_store::users::by_username(state.store.read(), name.as_str()).await? {
+        Some((u, _)) => Ok(u),
+        None => bail!("no such user: {username}"),
+    }
+}
+
+async fn user_command(cfg: &config::Config, cmd: UserCommand) -> Result<()> {
+    let state = cli_state(cfg).await?;
+    let sys = system_principal(&cli_actor());
+    match cmd {
+        UserCommand::Add {
+            username,
+            name,
+            role,
+            region,
+            password_stdin,
+        } => {
+            let region = onestop_store::regions::get_by_code(state.store.read(), region.trim())
+                .await
+                .map_err(|_| anyhow::anyhow!("no region with code {region}"))?;
+            let (password, generated) = read_password(password_stdin)?;
+            let u = onestop_web::ops::create_user(
+                &state,
+                &sys,
+                onestop_web::ops::NewUserInput {
+                    username,
+                    display_name: name,
+                    password: password.clone(),
+                    hall_id: None,
+                    department_id: None,
+                    grants: vec![(role, region.id)],
+                },
+            )
+            .await
+            .map_err(api_err)?;
+            println!("Created user {} (id {}).", u.username, u.id);
+            if generated {
+                println!("Initial password (shown once): {password}");
+            }
+        }
+        UserCommand::List { region } => {
+            let users = match region {
+                Some(code) => {
+                    let r = onestop_store::regions::get_by_code(state.store.read(), &code)
+                        .await
+                        .map_err(|_| anyhow::anyhow!("no region with code {code}"))?;
+                    onestop_store::users::list_in(state.store.read(), &[r.path]).await?
+                }
+                None => onestop_store::users::list_all(state.store.read()).await?,
+            };
+            println!("{:<24} {:<20} {:<8} grants", "username", "name", "status");
+            for u in users {
+                let grants = onestop_store::users::grants(state.store.read(), u.id).await?;
+                let g: Vec<String> = grants.iter().map(|g| format!("{}@{}", g.role, g.region_code)).collect();
+                println!(
+                    "{:<24} {:<20} {:<8} {}",
+                    u.username,
+                    u.display_name,
+                    if u.is_disabled() { "disabled" } else { "active" },
+                    g.join(",")
+                );
+            }
+        }
+        UserCommand::Disable { username } => {
+            let u = find_user(&state, &username).await?;
+            onestop_web::ops::set_user_disabled(&state, &sys, u.id, true)
+                .await
+                .map_err(api_err)?;
+            println!("Disabled {username}; their sessions have ended.");
+        }
+        UserCommand::Enable { username } => {
+            let u = find_user(&state, &username).await?;
+            onestop_web::ops::set_user_disabled(&state, &sys, u.id, false)
+                .await
+                .map_err(api_err)?;
+            println!("Enabled {username}.");
+        }
+        UserCommand::ResetPassword {
+            username,
+            password_stdin,
+        } => {
+            let u = find_user(&state, &username).await?;
+            let (password, generated) = read_password(password_stdin)?;
+            onestop_web::ops::reset_password(&state, &sys, u.id, &password)
+                .await
+                .map_err(api_err)?;
+            println!("Password of {username} reset; their sessions have ended.");
+            if generated {
+                println!("New password (shown once): {password}");
+            }
+        }
+    }
+    state.store.close().await;
+    Ok(())
+}
+
+async fn audit_command(cfg: &config::Config, cmd: AuditCommand) -> Result<()> {
+    let state = cli_state(cfg).await?;
+    let default_file = (!cfg.audit.checkpoint_file.is_empty()).then(|| PathBuf::from(&cfg.audit.checkpoint_file));
+    match cmd {
+        AuditCommand::Checkpoint => {
+            onestop_web::jobs::write_checkpoint(&state, default_file.as_deref()).await?;
+            println!(
+                "Checkpoint written{}.",
+                default_file.map(|f| format!(" to {}", f.display())).unwrap_or_default()
+            );
+        }
+        AuditCommand::Verify { checkpoints } => {
+            let file = checkpoints.or(default_file);
+            let key = app::audit_key(cfg)?;
+            let checkpoint = match &file {
+                Some(f) if f.exists() => {
+                    let text = std::fs::read_to_string(f)?;
+                    let last = text.lines().rev().find(|l| !l.trim().is_empty());
+                    match last {
+                        Some(line) => {
+                            let cp: onestop_domain::audit::Checkpoint = serde_json::from_str(line)
+                                .with_context(|| format!("the last checkpoint in {} is unreadable", f.display()))?;
+                            if !cp.is_authentic(&key) {
+                                bail!(
+                                    "the last checkpoint in {} is not signed with this key (forged?)",
+                                    f.display()
+                                );
+                            }
+                            Some(cp)
+                        }
+                        None => None,
+                    }
+                }
+                _ => None,
+            };
+            if checkpoint.is_none() {
+                println!("No checkpoint found: verifying the chains' own integrity only.");
+            }
+            let report = state.store.audit_verify(checkpoint.as_ref()).await?;
+            state.store.close().await;
+            if report.faults.is_empty() {
+                println!(
+                    "Audit trail OK: {} chains, {} entries verified.",
+                    report.chains, report.entries
+                );
+            } else {
+                for f in &report.faults {
+                    println!("BROKEN: {f}");
+                }
+                bail!("audit verification failed: {} broken chain(s)", report.faults.len());
+            }
+            return Ok(());
+        }
+    }
+    state.store.close().await;
+    Ok(())
+}

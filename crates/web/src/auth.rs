@@ -2,8 +2,8 @@
 //! plus passwords (argon2id), CSRF, the client address behind trusted proxies, and rate limits.
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -33,7 +33,10 @@ pub fn random_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut bytes = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect()
 }
 
 pub fn sha256_hex(s: &str) -> String {
@@ -84,8 +87,14 @@ impl Grant {
 #[derive(Debug, Clone)]
 pub enum Credential {
     /// Browser session; state-changing requests must carry this CSRF token.
-    Session { token_hash: String, csrf: String, last_seen_ms: i64 },
-    ApiToken { token_id: i64 },
+    Session {
+        token_hash: String,
+        csrf: String,
+        last_seen_ms: i64,
+    },
+    ApiToken {
+        token_id: i64,
+    },
 }
 
 /// An authenticated member of staff (by session or API token) and what they may do where.
@@ -99,8 +108,12 @@ pub struct Principal {
 impl Principal {
     /// The subtrees in which this principal holds `permission`.
     pub fn scopes(&self, permission: Permission) -> Vec<RegionPath> {
-        let mut paths: Vec<RegionPath> =
-            self.grants.iter().filter(|g| g.role.allows(permission)).map(|g| g.region_path.clone()).collect();
+        let mut paths: Vec<RegionPath> = self
+            .grants
+            .iter()
+            .filter(|g| g.role.allows(permission))
+            .map(|g| g.region_path.clone())
+            .collect();
         paths.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         // Drop paths already covered by a broader one.
         let mut out: Vec<RegionPath> = Vec::new();
@@ -112,10 +125,15 @@ impl Principal {
         out
     }
     pub fn scope_strings(&self, permission: Permission) -> Vec<String> {
-        self.scopes(permission).into_iter().map(|p| p.as_str().to_owned()).collect()
+        self.scopes(permission)
+            .into_iter()
+            .map(|p| p.as_str().to_owned())
+            .collect()
     }
     pub fn can(&self, permission: Permission, target: &RegionPath) -> bool {
-        self.grants.iter().any(|g| g.role.allows(permission) && g.region_path.contains(target))
+        self.grants
+            .iter()
+            .any(|g| g.role.allows(permission) && g.region_path.contains(target))
     }
     /// Reading outside one's subtree answers 404 (it does not exist for you); inside it but
     /// without the permission answers 403.
@@ -129,7 +147,11 @@ impl Principal {
         }
     }
     pub fn require_any(&self, permission: Permission) -> ApiResult<()> {
-        if self.grants.iter().any(|g| g.role.allows(permission)) { Ok(()) } else { Err(ApiError::forbidden()) }
+        if self.grants.iter().any(|g| g.role.allows(permission)) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
     }
     pub fn roles(&self) -> Vec<Role> {
         let mut r: Vec<Role> = self.grants.iter().map(|g| g.role).collect();
@@ -145,7 +167,12 @@ impl Principal {
     }
     /// The most senior grant, shown in the page header.
     pub fn primary_grant(&self) -> Option<&Grant> {
-        self.grants.iter().max_by_key(|g| (g.role == Role::SystemAdmin, std::cmp::Reverse(g.region_path.as_str().len())))
+        self.grants.iter().max_by_key(|g| {
+            (
+                g.role == Role::SystemAdmin,
+                std::cmp::Reverse(g.region_path.as_str().len()),
+            )
+        })
     }
 }
 
@@ -165,24 +192,44 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> ApiResult<Option<P
     let now = state.clock.now();
     if let Some(auth) = parts.headers.get(axum::http::header::AUTHORIZATION) {
         let value = auth.to_str().map_err(|_| bad_token())?;
-        let Some(token) = value.strip_prefix("Bearer ") else { return Err(bad_token()) };
+        let Some(token) = value.strip_prefix("Bearer ") else {
+            return Err(bad_token());
+        };
         let Some((t, grants)) = tokens::lookup(state.store.read(), &sha256_hex(token.trim()), now).await? else {
             return Err(bad_token());
         };
         let user = onestop_store::users::get(state.store.read(), t.user_id).await?;
         if user.is_disabled() {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "account_disabled", "该账号已停用"));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "account_disabled",
+                "该账号已停用",
+            ));
         }
         let grants = grants.into_iter().filter_map(Grant::from_row).collect();
-        return Ok(Some(Principal { user, grants, credential: Credential::ApiToken { token_id: t.id } }));
+        return Ok(Some(Principal {
+            user,
+            grants,
+            credential: Credential::ApiToken { token_id: t.id },
+        }));
     }
-    let Some(raw) = cookie(&parts.headers, SESSION_COOKIE) else { return Ok(None) };
+    let Some(raw) = cookie(&parts.headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
     let token_hash = sha256_hex(raw);
     let Some((session, user)) = sessions::lookup(state.store.read(), &token_hash, now).await? else {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "session_invalid", "登录已失效，请重新登录"));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "session_invalid",
+            "登录已失效，请重新登录",
+        ));
     };
     if user.is_disabled() {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "account_disabled", "该账号已停用"));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "account_disabled",
+            "该账号已停用",
+        ));
     }
     let grants = onestop_store::users::grants(state.store.read(), user.id)
         .await?
@@ -192,12 +239,20 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> ApiResult<Option<P
     Ok(Some(Principal {
         user,
         grants,
-        credential: Credential::Session { token_hash, csrf: session.csrf_token, last_seen_ms: session.last_seen_at },
+        credential: Credential::Session {
+            token_hash,
+            csrf: session.csrf_token,
+            last_seen_ms: session.last_seen_at,
+        },
     }))
 }
 
 fn bad_token() -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "token_invalid", "访问令牌无效、已过期或已吊销")
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "token_invalid",
+        "访问令牌无效、已过期或已吊销",
+    )
 }
 
 /// Checks the CSRF token of a cookie-authenticated, state-changing request.
@@ -211,7 +266,11 @@ pub fn check_csrf(principal: &Principal, method: &Method, presented: Option<&str
             if presented.is_some_and(|p| constant_time_eq(p.as_bytes(), csrf.as_bytes())) {
                 Ok(())
             } else {
-                Err(ApiError::new(StatusCode::FORBIDDEN, "csrf_failed", "页面已过期或请求来源无法验证，请刷新后重试"))
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf_failed",
+                    "页面已过期或请求来源无法验证，请刷新后重试",
+                ))
             }
         }
     }
@@ -228,7 +287,9 @@ pub struct Auth(pub Principal);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let principal = authenticate(state, parts).await?.ok_or_else(ApiError::unauthenticated)?;
+        let principal = authenticate(state, parts)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
         let header = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
         check_csrf(&principal, &parts.method, header)?;
         maybe_touch(state, &principal).await;
@@ -238,7 +299,12 @@ impl FromRequestParts<AppState> for Auth {
 
 /// Slides a session's expiry, at most once every five minutes, so reads stay read-only.
 pub async fn maybe_touch(state: &AppState, principal: &Principal) {
-    if let Credential::Session { token_hash, last_seen_ms, .. } = &principal.credential {
+    if let Credential::Session {
+        token_hash,
+        last_seen_ms,
+        ..
+    } = &principal.credential
+    {
         let now = state.clock.now();
         if now.as_millisecond() - last_seen_ms > 5 * 60 * 1000 {
             let hash = token_hash.clone();
@@ -260,7 +326,11 @@ pub fn client_ip(state: &AppState, parts: &Parts) -> Option<IpAddr> {
         return Some(peer);
     }
     // Walk X-Forwarded-For from the right, skipping our own proxies.
-    let forwarded = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let mut client = peer;
     for hop in forwarded.split(',').rev() {
         match hop.trim().parse::<IpAddr>() {
@@ -284,7 +354,11 @@ pub async fn rate_limit(state: &AppState, bucket: String, limit: i64, window: ji
         .write(move |tx| Box::pin(async move { ratelimit::hit(tx, &bucket, window, now).await }))
         .await
         .map_err(ApiError::from)?;
-    if hits > limit { Err(ApiError::too_many()) } else { Ok(()) }
+    if hits > limit {
+        Err(ApiError::too_many())
+    } else {
+        Ok(())
+    }
 }
 
 /// An authenticated hall device (kiosk, board, pad).
@@ -302,13 +376,21 @@ impl FromRequestParts<AppState> for DeviceAuth {
             .map(str::to_owned)
             .or_else(|| cookie(&parts.headers, DEVICE_COOKIE).map(str::to_owned));
         let Some(token) = token else {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "device_unpaired", "该设备尚未配对"));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "device_unpaired",
+                "该设备尚未配对",
+            ));
         };
         let device = devices::by_token(state.store.read(), &sha256_hex(token.trim()))
             .await?
             .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "device_unpaired", "设备凭据无效，请重新配对"))?;
         if device.revoked_at.is_some() {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "device_revoked", "该设备已被吊销"));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "device_revoked",
+                "该设备已被吊销",
+            ));
         }
         Ok(DeviceAuth(device))
     }

@@ -47,7 +47,12 @@ pub struct ErrorBody {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), fields: Vec::new() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+        }
     }
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "未找到该记录")
@@ -68,10 +73,18 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
     pub fn too_many() -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "操作过于频繁，请稍后再试")
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "操作过于频繁，请稍后再试",
+        )
     }
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "服务器内部错误，请凭请求编号联系管理员")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "服务器内部错误，请凭请求编号联系管理员",
+        )
     }
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
@@ -97,7 +110,11 @@ impl From<DomainError> for ApiError {
         match e {
             DomainError::Invalid { code, field, message } => {
                 let mut err = ApiError::validation(code, message.clone());
-                err.fields.push(FieldError { field: field.to_owned(), code: code.to_owned(), message });
+                err.fields.push(FieldError {
+                    field: field.to_owned(),
+                    code: code.to_owned(),
+                    message,
+                });
                 err
             }
             DomainError::Conflict { code, message } => ApiError::conflict(code, message),
@@ -111,9 +128,11 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::not_found(),
             StoreError::Domain(d) => d.into(),
             StoreError::Conflict { code, message } => ApiError::conflict(code, message),
-            StoreError::WriterStopped => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "服务正在停止，请稍后重试")
-            }
+            StoreError::WriterStopped => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "服务正在停止，请稍后重试",
+            ),
             other => {
                 tracing::error!(request_id = %current_request_id(), error = %other, "store error");
                 ApiError::internal()
@@ -123,3 +142,11 @@ impl From<StoreError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for ApiError {}

@@ -1,0 +1,214 @@
+//! The demo world: 静江省 > 久安市 > its districts and counties (罗平县 among them), with
+//! fictional region codes starting with 99, a hall per city and county, departments, windows,
+//! and one member of staff for every role in every hall. Seeding runs once per database.
+use crate::system_principal;
+use anyhow::Result;
+use onestop_domain::role::Role;
+use onestop_store::Store;
+use onestop_web::AppState;
+
+/// Every demo account has this password (demo only; printed at start-up).
+pub const DEMO_PASSWORD: &str = "onestop-demo";
+
+/// (code, name, login prefix) of each region below the province that gets a hall.
+pub const HALL_REGIONS: &[(&str, &str, &str)] = &[
+    ("990100", "久安市", "jiuan"),
+    ("990102", "安城区", "ancheng"),
+    ("990103", "东湖区", "donghu"),
+    ("990111", "西山区", "xishan"),
+    ("990121", "罗平县", "luoping"),
+    ("990122", "清河县", "qinghe"),
+    ("990123", "云岭县", "yunling"),
+];
+
+pub const DEPARTMENTS: &[&str] = &[
+    "市场监督管理局",
+    "公安局户政管理",
+    "民政局",
+    "人力资源和社会保障局",
+    "住房和城乡建设局",
+    "交通运输局",
+    "文化和旅游局",
+    "自然资源局",
+];
+
+const GIVEN: &[&str] = &[
+    "王芳", "李伟", "张敏", "刘洋", "陈静", "杨磊", "赵丽", "黄强", "周婷", "吴军", "徐娟", "孙涛",
+];
+
+fn role_key(role: Role) -> &'static str {
+    match role {
+        Role::WindowClerk => "clerk",
+        Role::Reviewer => "reviewer",
+        Role::HallManager => "manager",
+        Role::RegionAdmin => "admin",
+        Role::Supervisor => "supervisor",
+        Role::Auditor => "auditor",
+        Role::SystemAdmin => "sysadmin",
+    }
+}
+
+/// Seeds the world unless this database already has it. Returns whether it seeded.
+pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool> {
+    if onestop_store::settings::get(state.store.read(), "demo.seeded")
+        .await?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    let sys = system_principal("demo-seed");
+    let province = onestop_web::ops::create_region(state, &sys, "990000", "静江省", None).await?;
+    let city = onestop_web::ops::create_region(state, &sys, "990100", "久安市", Some(province.id)).await?;
+    let mut n = 0usize;
+    for (code, name, key) in HALL_REGIONS {
+        let region = if *code == "990100" {
+            city.clone()
+        } else {
+            onestop_web::ops::create_region(state, &sys, code, name, Some(city.id)).await?
+        };
+        progress(&format!("{name}：大厅、部门、窗口与人员"));
+        let hall_name = if *code == "990100" {
+            "久安市政务服务中心".to_owned()
+        } else {
+            format!("{name}政务服务中心")
+        };
+        let hall =
+            onestop_web::ops::create_hall(state, &sys, region.id, &hall_name, &format!("{name}人民路 1 号")).await?;
+        let mut dept_ids = Vec::new();
+        for d in DEPARTMENTS {
+            dept_ids.push(onestop_web::ops::create_department(state, &sys, region.id, d).await?.id);
+        }
+        for i in 1..=10i64 {
+            let (kind, dept, label) = if i <= 4 {
+                ("general", None, "综合受理窗口".to_owned())
+            } else {
+                let d = ((i - 5) as usize) % DEPARTMENTS.len();
+                ("specialised", Some(dept_ids[d]), format!("{}专业窗口", DEPARTMENTS[d]))
+            };
+            let number = i.to_string();
+            let input = onestop_web::ops::WindowInput {
+                hall_id: hall.id,
+                number: &number,
+                name: &label,
+                kind,
+                department_id: dept,
+            };
+            onestop_web::ops::create_window(state, &sys, input).await?;
+        }
+        for role in Role::ALL {
+            let display = format!("{}（{}）", GIVEN[n % GIVEN.len()], role.label());
+            n += 1;
+            let dept = matches!(role, Role::Reviewer).then(|| dept_ids[0]);
+            let hall_id = matches!(role, Role::WindowClerk | Role::Reviewer | Role::HallManager).then_some(hall.id);
+            onestop_web::ops::create_user(
+                state,
+                &sys,
+                onestop_web::ops::NewUserInput {
+                    username: format!("{key}.{}", role_key(role)),
+                    display_name: display,
+                    password: DEMO_PASSWORD.into(),
+                    hall_id,
+                    department_id: dept,
+                    grants: vec![(role.as_str().into(), region.id)],
+                },
+            )
+            .await?;
+        }
+    }
+    progress("静江省：省级人员");
+    for role in [Role::RegionAdmin, Role::Supervisor, Role::Auditor, Role::SystemAdmin] {
+        let display = format!("{}（省{}）", GIVEN[n % GIVEN.len()], role.label());
+        n += 1;
+        onestop_web::ops::create_user(
+            state,
+            &sys,
+            onestop_web::ops::NewUserInput {
+                username: format!("jingjiang.{}", role_key(role)),
+                display_name: display,
+                password: DEMO_PASSWORD.into(),
+                hall_id: None,
+                department_id: None,
+                grants: vec![(role.as_str().into(), province.id)],
+            },
+        )
+        .await?;
+    }
+    state
+        .store
+        .write(|tx| Box::pin(async move { onestop_store::settings::set(tx, "demo.seeded", "1").await }))
+        .await?;
+    Ok(true)
+}
+
+/// The lines printed at start-up so that people can log in.
+pub fn logins(url: &str) -> String {
+    let mut s = format!("\nOneStop demo: {url}\n\nLogins (password for all: {DEMO_PASSWORD}):\n");
+    s.push_str("  jingjiang.sysadmin    系统管理员 · 静江省\n");
+    s.push_str("  jingjiang.admin       区划管理员 · 静江省\n");
+    s.push_str("  jingjiang.supervisor  效能监察 · 静江省\n");
+    for (_, name, key) in HALL_REGIONS.iter().filter(|r| ["jiuan", "luoping"].contains(&r.2)) {
+        for role in Role::ALL {
+            s.push_str(&format!(
+                "  {:<21} {} · {}\n",
+                format!("{key}.{}", role_key(role)),
+                role.label(),
+                name
+            ));
+        }
+    }
+    s.push_str("  (other districts and counties: ancheng, donghu, xishan, qinghe, yunling with the same roles)\n");
+    s
+}
+
+/// The demo's audit key lives in a file beside the database (outside it), made on first run.
+pub fn demo_key_file(database_url: &str) -> std::path::PathBuf {
+    match database_url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let path = path.split('?').next().unwrap_or(path);
+            std::path::PathBuf::from(format!("{path}.audit-key"))
+        }
+        None => std::path::PathBuf::from("onestop-demo.audit-key"),
+    }
+}
+
+pub fn ensure_demo_key(path: &std::path::Path) -> Result<String> {
+    if let Ok(k) = std::fs::read_to_string(path) {
+        if k.trim().len() >= 16 {
+            return Ok(k.trim().to_owned());
+        }
+    }
+    let key = onestop_web::auth::random_token();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, &key)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(key)
+}
+
+/// The demo clock: the most recent working day at 09:30 (Asia/Shanghai), running forward.
+pub fn demo_morning(now: jiff::Timestamp) -> jiff::Timestamp {
+    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC);
+    let cal = onestop_domain::calendar::WorkingCalendar::statutory().ok();
+    let mut day = now.to_zoned(tz.clone()).date();
+    for _ in 0..14 {
+        let working = match &cal {
+            Some(c) => c
+                .is_working_day(day)
+                .unwrap_or_else(|_| day.weekday().to_monday_one_offset() <= 5),
+            None => day.weekday().to_monday_one_offset() <= 5,
+        };
+        if working {
+            break;
+        }
+        day = day.yesterday().unwrap_or(day);
+    }
+    day.at(9, 30, 0, 0).to_zoned(tz).map(|z| z.timestamp()).unwrap_or(now)
+}
+
+#[allow(dead_code)]
+fn _store_is_used(_s: &Store) {}
