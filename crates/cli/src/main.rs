@@ -1,14 +1,12 @@
 //! The `onestop` binary: configuration, subcommands, start-up and graceful shutdown.
 mod app;
 mod config;
-mod demo;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use onestop_domain::clock::{Clock, OffsetClock, SystemClock};
-use onestop_domain::region::RegionPath;
-use onestop_domain::role::Role;
-use onestop_web::auth::{Credential, Grant, Principal};
+use onestop_web::auth::system_principal;
+use onestop_web::demo;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -110,32 +108,6 @@ enum AuditCommand {
 #[derive(Subcommand)]
 enum ConfigCommand {
     Show,
-}
-
-/// The principal the CLI acts as: a system administrator over every region, audited as `actor`.
-pub fn system_principal(actor: &str) -> Principal {
-    Principal {
-        user: onestop_store::users::User {
-            id: 0,
-            username: actor.to_owned(),
-            display_name: actor.to_owned(),
-            disabled: 0,
-            hall_id: None,
-            department_id: None,
-        },
-        grants: vec![Grant {
-            role: Role::SystemAdmin,
-            region_id: 0,
-            region_path: RegionPath::from_stored("/".into()),
-            region_code: String::new(),
-            region_name: "全部".into(),
-        }],
-        credential: Credential::Session {
-            token_hash: String::new(),
-            csrf: String::new(),
-            last_seen_ms: i64::MAX,
-        },
-    }
 }
 
 fn cli_actor() -> String {
@@ -335,6 +307,7 @@ async fn user_command(cfg: &config::Config, cmd: UserCommand) -> Result<()> {
                     username,
                     display_name: name,
                     password: password.clone(),
+                    password_hash: None,
                     hall_id: None,
                     department_id: None,
                     grants: vec![(role, region.id)],

@@ -395,3 +395,30 @@ impl FromRequestParts<AppState> for DeviceAuth {
         Ok(DeviceAuth(device))
     }
 }
+
+/// The principal the CLI and the demo seed act as: a system administrator over every region,
+/// audited under `actor`.
+pub fn system_principal(actor: &str) -> Principal {
+    Principal {
+        user: User {
+            id: 0,
+            username: actor.to_owned(),
+            display_name: actor.to_owned(),
+            disabled: 0,
+            hall_id: None,
+            department_id: None,
+        },
+        grants: vec![Grant {
+            role: Role::SystemAdmin,
+            region_id: 0,
+            region_path: RegionPath::from_stored("/".into()),
+            region_code: String::new(),
+            region_name: "全部".into(),
+        }],
+        credential: Credential::Session {
+            token_hash: String::new(),
+            csrf: String::new(),
+            last_seen_ms: i64::MAX,
+        },
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod i18n;

@@ -482,6 +482,8 @@ pub struct NewUserInput {
     pub username: String,
     pub display_name: String,
     pub password: String,
+    /// A ready argon2id hash of `password` (the demo seed hashes once for all accounts).
+    pub password_hash: Option<String>,
     pub hall_id: Option<i64>,
     pub department_id: Option<i64>,
     pub grants: Vec<(String, i64)>,
@@ -516,7 +518,10 @@ pub async fn create_user(state: &AppState, p: &Principal, input: NewUserInput) -
     if let Some(d) = input.department_id {
         get_department(state, p, d).await?;
     }
-    let hash = hash_password(password.expose())?;
+    let hash = match input.password_hash {
+        Some(h) => h,
+        None => hash_password(password.expose())?,
+    };
     let at = state.clock.now();
     let region_id = audit_region(&grants);
     let detail = json!({"username": username.as_str(), "grants": grants.iter().map(|(r, g)| json!({"role": r.as_str(), "region_id": g})).collect::<Vec<_>>()});

@@ -733,6 +733,7 @@ async fn create_user(
             username: b.username,
             display_name: b.display_name,
             password: b.password,
+            password_hash: None,
             hall_id: b.hall_id,
             department_id: b.department_id,
             grants: b.grants.into_iter().map(|g| (g.role, g.region_id)).collect(),

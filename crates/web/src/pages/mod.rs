@@ -858,6 +858,7 @@ async fn user_create(State(state): State<AppState>, f: StaffForm<UserForm>) -> P
         username: f.form.username,
         display_name: f.form.display_name,
         password: f.form.password,
+        password_hash: None,
         hall_id: None,
         department_id: None,
         grants: vec![(f.form.role, f.form.region_id)],

@@ -1,11 +1,10 @@
 //! The demo world: 静江省 > 久安市 > its districts and counties (罗平县 among them), with
 //! fictional region codes starting with 99, a hall per city and county, departments, windows,
 //! and one member of staff for every role in every hall. Seeding runs once per database.
-use crate::system_principal;
-use anyhow::Result;
+use crate::auth::system_principal;
+use crate::error::ApiError;
+use crate::state::AppState;
 use onestop_domain::role::Role;
-use onestop_store::Store;
-use onestop_web::AppState;
 
 /// Every demo account has this password (demo only; printed at start-up).
 pub const DEMO_PASSWORD: &str = "onestop-demo";
@@ -49,7 +48,9 @@ fn role_key(role: Role) -> &'static str {
 }
 
 /// Seeds the world unless this database already has it. Returns whether it seeded.
-pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool> {
+pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool, ApiError> {
+    // One hash for every demo account: the password is public anyway, and it keeps seeding fast.
+    let hash = crate::auth::hash_password(DEMO_PASSWORD)?;
     if onestop_store::settings::get(state.store.read(), "demo.seeded")
         .await?
         .is_some()
@@ -57,14 +58,14 @@ pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool> {
         return Ok(false);
     }
     let sys = system_principal("demo-seed");
-    let province = onestop_web::ops::create_region(state, &sys, "990000", "静江省", None).await?;
-    let city = onestop_web::ops::create_region(state, &sys, "990100", "久安市", Some(province.id)).await?;
+    let province = crate::ops::create_region(state, &sys, "990000", "静江省", None).await?;
+    let city = crate::ops::create_region(state, &sys, "990100", "久安市", Some(province.id)).await?;
     let mut n = 0usize;
     for (code, name, key) in HALL_REGIONS {
         let region = if *code == "990100" {
             city.clone()
         } else {
-            onestop_web::ops::create_region(state, &sys, code, name, Some(city.id)).await?
+            crate::ops::create_region(state, &sys, code, name, Some(city.id)).await?
         };
         progress(&format!("{name}：大厅、部门、窗口与人员"));
         let hall_name = if *code == "990100" {
@@ -72,11 +73,10 @@ pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool> {
         } else {
             format!("{name}政务服务中心")
         };
-        let hall =
-            onestop_web::ops::create_hall(state, &sys, region.id, &hall_name, &format!("{name}人民路 1 号")).await?;
+        let hall = crate::ops::create_hall(state, &sys, region.id, &hall_name, &format!("{name}人民路 1 号")).await?;
         let mut dept_ids = Vec::new();
         for d in DEPARTMENTS {
-            dept_ids.push(onestop_web::ops::create_department(state, &sys, region.id, d).await?.id);
+            dept_ids.push(crate::ops::create_department(state, &sys, region.id, d).await?.id);
         }
         for i in 1..=10i64 {
             let (kind, dept, label) = if i <= 4 {
@@ -86,27 +86,28 @@ pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool> {
                 ("specialised", Some(dept_ids[d]), format!("{}专业窗口", DEPARTMENTS[d]))
             };
             let number = i.to_string();
-            let input = onestop_web::ops::WindowInput {
+            let input = crate::ops::WindowInput {
                 hall_id: hall.id,
                 number: &number,
                 name: &label,
                 kind,
                 department_id: dept,
             };
-            onestop_web::ops::create_window(state, &sys, input).await?;
+            crate::ops::create_window(state, &sys, input).await?;
         }
         for role in Role::ALL {
             let display = format!("{}（{}）", GIVEN[n % GIVEN.len()], role.label());
             n += 1;
             let dept = matches!(role, Role::Reviewer).then(|| dept_ids[0]);
             let hall_id = matches!(role, Role::WindowClerk | Role::Reviewer | Role::HallManager).then_some(hall.id);
-            onestop_web::ops::create_user(
+            crate::ops::create_user(
                 state,
                 &sys,
-                onestop_web::ops::NewUserInput {
+                crate::ops::NewUserInput {
                     username: format!("{key}.{}", role_key(role)),
                     display_name: display,
                     password: DEMO_PASSWORD.into(),
+                    password_hash: Some(hash.clone()),
                     hall_id,
                     department_id: dept,
                     grants: vec![(role.as_str().into(), region.id)],
@@ -119,13 +120,14 @@ pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool> {
     for role in [Role::RegionAdmin, Role::Supervisor, Role::Auditor, Role::SystemAdmin] {
         let display = format!("{}（省{}）", GIVEN[n % GIVEN.len()], role.label());
         n += 1;
-        onestop_web::ops::create_user(
+        crate::ops::create_user(
             state,
             &sys,
-            onestop_web::ops::NewUserInput {
+            crate::ops::NewUserInput {
                 username: format!("jingjiang.{}", role_key(role)),
                 display_name: display,
                 password: DEMO_PASSWORD.into(),
+                password_hash: Some(hash.clone()),
                 hall_id: None,
                 department_id: None,
                 grants: vec![(role.as_str().into(), province.id)],
@@ -136,7 +138,8 @@ pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool> {
     state
         .store
         .write(|tx| Box::pin(async move { onestop_store::settings::set(tx, "demo.seeded", "1").await }))
-        .await?;
+        .await
+        .map_err(ApiError::from)?;
     Ok(true)
 }
 
@@ -171,13 +174,13 @@ pub fn demo_key_file(database_url: &str) -> std::path::PathBuf {
     }
 }
 
-pub fn ensure_demo_key(path: &std::path::Path) -> Result<String> {
+pub fn ensure_demo_key(path: &std::path::Path) -> std::io::Result<String> {
     if let Ok(k) = std::fs::read_to_string(path) {
         if k.trim().len() >= 16 {
             return Ok(k.trim().to_owned());
         }
     }
-    let key = onestop_web::auth::random_token();
+    let key = crate::auth::random_token();
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
@@ -209,6 +212,3 @@ pub fn demo_morning(now: jiff::Timestamp) -> jiff::Timestamp {
     }
     day.at(9, 30, 0, 0).to_zoned(tz).map(|z| z.timestamp()).unwrap_or(now)
 }
-
-#[allow(dead_code)]
-fn _store_is_used(_s: &Store) {}

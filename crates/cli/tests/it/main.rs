@@ -1,0 +1,6 @@
+//! The integration suite: one test binary. Every test runs against SQLite, and against
+//! PostgreSQL when ONESTOP_TEST_PG holds a server URL; each on a database of its own.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+mod foundation;
