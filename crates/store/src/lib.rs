@@ -4,6 +4,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod audit;
+pub mod catalogue;
 pub mod devices;
 pub mod error;
 pub mod leases;

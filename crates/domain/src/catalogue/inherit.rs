@@ -89,6 +89,34 @@ pub struct ImplementationOverrides {
     /// Ids of the windows that serve the service. The base catalogue has none: windows are concrete
     /// things of a hall, so they come only from an override.
     pub windows: Inheritable<Vec<String>>,
+    /// 实施主体: a city or county implements a service through its own department, which has its
+    /// own name and credit code (and so its own 实施编码).
+    pub implementing_body: Inheritable<String>,
+    pub implementing_body_credit_code: Inheritable<String>,
+    /// 业务办理部门.
+    pub department_name: Inheritable<String>,
+}
+
+impl ImplementationOverrides {
+    /// Names of the overridable fields, as in the JSON form.
+    pub const FIELDS: &'static [&'static str] = &[
+        "promised_limit",
+        "case_type",
+        "address",
+        "hours",
+        "consult_phone",
+        "supervise_phone",
+        "fee",
+        "windows",
+        "implementing_body",
+        "implementing_body_credit_code",
+        "department_name",
+    ];
+
+    /// Whether no field is overridden.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// The overrides of one region on the chain.
@@ -109,6 +137,9 @@ pub struct EffectiveImplementation<R> {
     pub supervise_phone: Resolved<String, R>,
     pub fee: Resolved<Option<Fee>, R>,
     pub windows: Resolved<Vec<String>, R>,
+    pub implementing_body: Resolved<String, R>,
+    pub implementing_body_credit_code: Resolved<String, R>,
+    pub department_name: Resolved<String, R>,
 }
 
 impl<R> EffectiveImplementation<R> {
@@ -123,6 +154,9 @@ impl<R> EffectiveImplementation<R> {
             consult_phone: self.consult_phone.value.clone(),
             supervise_phone: self.supervise_phone.value.clone(),
             fee: self.fee.value.clone(),
+            implementing_body: self.implementing_body.value.clone(),
+            implementing_body_credit_code: self.implementing_body_credit_code.value.clone(),
+            department_name: self.department_name.value.clone(),
             ..base.clone()
         }
     }
@@ -147,6 +181,9 @@ pub fn resolve_implementation<R: Clone>(
         supervise_phone: field!(supervise_phone, base.supervise_phone),
         fee: field!(fee, base.fee),
         windows: field!(windows, Vec::<String>::new()),
+        implementing_body: field!(implementing_body, base.implementing_body),
+        implementing_body_credit_code: field!(implementing_body_credit_code, base.implementing_body_credit_code),
+        department_name: field!(department_name, base.department_name),
     }
 }
 
