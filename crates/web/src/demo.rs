@@ -29,6 +29,8 @@ pub const DEPARTMENTS: &[&str] = &[
     "交通运输局",
     "文化和旅游局",
     "自然资源局",
+    "卫生健康委员会",
+    "医疗保障局",
 ];
 
 const GIVEN: &[&str] = &[
@@ -61,6 +63,8 @@ pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool, Api
     let province = crate::ops::create_region(state, &sys, "990000", "静江省", None).await?;
     let city = crate::ops::create_region(state, &sys, "990100", "久安市", Some(province.id)).await?;
     let mut n = 0usize;
+    // Windows of the 久安市 hall that serve each department's services (general ones serve all).
+    let mut city_windows: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
     for (code, name, key) in HALL_REGIONS {
         let region = if *code == "990100" {
             city.clone()
@@ -93,7 +97,14 @@ pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool, Api
                 kind,
                 department_id: dept,
             };
-            crate::ops::create_window(state, &sys, input).await?;
+            let w = crate::ops::create_window(state, &sys, input).await?;
+            if *code == "990100" {
+                for (d, dname) in DEPARTMENTS.iter().enumerate() {
+                    if dept.is_none() || dept == Some(dept_ids[d]) {
+                        city_windows.entry((*dname).to_owned()).or_default().push(w.id.to_string());
+                    }
+                }
+            }
         }
         for role in Role::ALL {
             let display = format!("{}（{}）", GIVEN[n % GIVEN.len()], role.label());
@@ -135,6 +146,8 @@ pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool, Api
         )
         .await?;
     }
+    progress("静江省：政务服务事项目录与一件事");
+    crate::catalogue::demo::seed(state, DEPARTMENTS, city_windows).await?;
     state
         .store
         .write(|tx| Box::pin(async move { onestop_store::settings::set(tx, "demo.seeded", "1").await }))

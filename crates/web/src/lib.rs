@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod catalogue;
 pub mod demo;
 pub mod error;
 pub mod extract;

@@ -45,6 +45,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<WebSettings>,
     pub metrics: Arc<Metrics>,
+    /// Per-process cache of public guide search indexes (validated against the database).
+    pub catalogue: Arc<crate::catalogue::search::SearchCache>,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             clock,
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
+            catalogue: Arc::default(),
         }
     }
 }

@@ -1,0 +1,177 @@
+//! Public guide search: the guides a region offers, filtered by theme, department and who the
+//! service is for, and ranked by the domain's `search_score` (names above body text, pinyin initials).
+//!
+//! Resolving 10,000 guides for every keystroke would cost a database round of JSON parsing per
+//! query, so each process keeps a per-region index in memory. It is only a cache: every search first
+//! reads the catalogue's generation (bumped in the same transaction as any catalogue write, by any
+//! process) and rebuilds the index when it has moved or the date has changed.
+use crate::error::ApiResult;
+use crate::state::AppState;
+use jiff::civil::Date;
+use onestop_domain::catalogue::{ServiceObject, search_score};
+use onestop_store::StoreError;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// One guide as the search sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GuideEntry {
+    pub service_id: i64,
+    pub base_code: String,
+    pub name: String,
+    pub department: String,
+    pub themes: Vec<String>,
+    /// Codes of 服务对象.
+    pub objects: Vec<String>,
+    /// 承诺时限 as text, e.g. "5 个工作日" or "即办".
+    pub promised: String,
+    /// 网上办理深度 as a roman numeral.
+    pub online_depth: String,
+    pub onsite_visits: u8,
+    #[serde(skip)]
+    body: String,
+    #[serde(skip)]
+    for_people: bool,
+    #[serde(skip)]
+    for_organisations: bool,
+}
+
+/// What a citizen asks for.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct GuideQuery {
+    /// Region code (default: the first region with a hall).
+    pub region: Option<String>,
+    /// Search text: Chinese substring or pinyin initials (e.g. `yyzz`).
+    pub q: Option<String>,
+    pub theme: Option<String>,
+    pub department: Option<String>,
+    /// `person` (自然人) or `legal` (法人和其他组织).
+    pub object: Option<String>,
+}
+
+struct RegionIndex {
+    generation: i64,
+    date: Date,
+    entries: Arc<Vec<GuideEntry>>,
+}
+
+/// The per-process index cache (see the module comment).
+#[derive(Default)]
+pub struct SearchCache {
+    regions: Mutex<HashMap<i64, RegionIndex>>,
+}
+
+impl std::fmt::Debug for SearchCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SearchCache")
+    }
+}
+
+fn promised_text(r: &onestop_domain::catalogue::ServiceRecord) -> String {
+    match r.promised_limit {
+        Some(l) if l.value == 0 => "即办".into(),
+        Some(l) => format!("{} 个{}", l.value, l.unit.label()),
+        None => "—".into(),
+    }
+}
+
+fn entry_of(e: &onestop_store::catalogue::Effective) -> GuideEntry {
+    let r = &e.record;
+    let mut body = String::with_capacity(r.conditions.len() + r.process.len() + 256);
+    for part in [&r.conditions, &r.process, &r.legal_basis, &r.department_name] {
+        body.push_str(part);
+        body.push('\n');
+    }
+    for t in &r.themes {
+        body.push_str(t);
+        body.push('\n');
+    }
+    for m in &e.materials {
+        body.push_str(&m.name);
+        body.push('\n');
+    }
+    for f in &r.faqs {
+        body.push_str(&f.question);
+        body.push_str(&f.answer);
+    }
+    GuideEntry {
+        service_id: e.service_id,
+        base_code: r.base_code.clone(),
+        name: r.name.clone(),
+        department: r.department_name.clone(),
+        themes: r.themes.clone(),
+        objects: r.objects.iter().map(|o| o.code().to_owned()).collect(),
+        promised: promised_text(r),
+        online_depth: r.online_depth.roman().to_owned(),
+        onsite_visits: r.onsite_visits,
+        body,
+        for_people: r.objects.contains(&ServiceObject::NaturalPerson),
+        for_organisations: r.objects.iter().any(|o| *o != ServiceObject::NaturalPerson),
+    }
+}
+
+/// The guides a region offers today, from the cache when it is current.
+pub async fn entries(state: &AppState, region_id: i64) -> ApiResult<Arc<Vec<GuideEntry>>> {
+    let date = super::today(state);
+    let mut conn = state.store.read().acquire().await.map_err(StoreError::from)?;
+    let generation = onestop_store::catalogue::generation(&mut conn).await?;
+    if let Ok(cache) = state.catalogue.regions.lock()
+        && let Some(idx) = cache.get(&region_id)
+        && idx.generation == generation
+        && idx.date == date
+    {
+        return Ok(idx.entries.clone());
+    }
+    let all = onestop_store::catalogue::effective_all(&mut conn, region_id, date).await?;
+    let entries: Arc<Vec<GuideEntry>> = Arc::new(all.iter().filter(|e| e.enabled).map(entry_of).collect());
+    if let Ok(mut cache) = state.catalogue.regions.lock() {
+        cache.insert(
+            region_id,
+            RegionIndex {
+                generation,
+                date,
+                entries: entries.clone(),
+            },
+        );
+    }
+    Ok(entries)
+}
+
+/// Filters and ranks `entries` (pure; the benchmark calls it directly too).
+pub fn rank<'a>(entries: &'a [GuideEntry], q: &GuideQuery) -> Vec<&'a GuideEntry> {
+    let text = q.q.as_deref().map(str::trim).unwrap_or("");
+    let theme = q.theme.as_deref().filter(|t| !t.is_empty());
+    let dept = q.department.as_deref().filter(|t| !t.is_empty());
+    let object = q.object.as_deref().filter(|t| !t.is_empty());
+    let mut hits: Vec<(u32, &GuideEntry)> = entries
+        .iter()
+        .filter(|e| theme.is_none_or(|t| e.themes.iter().any(|x| x == t)))
+        .filter(|e| dept.is_none_or(|d| e.department.contains(d)))
+        .filter(|e| match object {
+            Some("person") => e.for_people,
+            Some("legal") => e.for_organisations,
+            _ => true,
+        })
+        .filter_map(|e| {
+            if text.is_empty() {
+                Some((0, e))
+            } else {
+                search_score(text, &e.name, &e.body).map(|s| (s, e))
+            }
+        })
+        .collect();
+    hits.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.base_code.cmp(&b.1.base_code)));
+    hits.into_iter().map(|(_, e)| e).collect()
+}
+
+/// Facets for the filter controls: every theme and department among a region's guides.
+pub fn facets(entries: &[GuideEntry]) -> (Vec<String>, Vec<String>) {
+    let mut themes: Vec<String> = entries.iter().flat_map(|e| e.themes.iter().cloned()).collect();
+    themes.sort();
+    themes.dedup();
+    let mut depts: Vec<String> = entries.iter().map(|e| e.department.clone()).collect();
+    depts.sort();
+    depts.dedup();
+    (themes, depts)
+}
