@@ -12,8 +12,8 @@ use crate::regions::Region;
 use crate::{StoreError, Tx, ms};
 use jiff::civil::Date;
 use onestop_domain::catalogue::{
-    EffectiveImplementation, ImplementationOverrides, MaterialRecord, RegionOverrides, ServiceLevel,
-    ServiceRecord, Version, VersionStatus, effective_version, resolve_implementation,
+    EffectiveImplementation, ImplementationOverrides, MaterialRecord, RegionOverrides, ServiceLevel, ServiceRecord,
+    Version, VersionStatus, effective_version, resolve_implementation,
 };
 use onestop_domain::form::FormDefinition;
 use onestop_domain::region::RegionLevel;
@@ -164,9 +164,11 @@ fn implementation_from_row(row: &sqlx::any::AnyRow) -> Result<ImplementationRow,
 
 /// The catalogue's generation, bumped by every catalogue write (for cache validation).
 pub async fn generation(conn: &mut AnyConnection) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar("SELECT generation FROM catalogue_state WHERE id = 1")
-        .fetch_one(conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT generation FROM catalogue_state WHERE id = 1")
+            .fetch_one(conn)
+            .await?,
+    )
 }
 
 const SERVICE_COLS: &str = "id, owner_region_id, base_code, name, department_name, created_at, updated_at";
@@ -308,7 +310,9 @@ fn resolve(chain: &[Region], version: &VersionRow, rows: &[&ImplementationRow]) 
         if !record.implementing_body_credit_code.trim().is_empty() {
             record.implementation_code = format!(
                 "{}{}{}",
-                record.implementing_body_credit_code, record.level.code(), record.base_code
+                record.implementing_body_credit_code,
+                record.level.code(),
+                record.base_code
             );
         }
     }
@@ -470,7 +474,12 @@ async fn insert_version(
     version(tx.conn(), id).await
 }
 
-async fn touch_service(tx: &mut Tx, service_id: i64, record: &ServiceRecord, at: jiff::Timestamp) -> Result<(), StoreError> {
+async fn touch_service(
+    tx: &mut Tx,
+    service_id: i64,
+    record: &ServiceRecord,
+    at: jiff::Timestamp,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE services SET name = $1, department_name = $2, updated_at = $3 WHERE id = $4")
         .bind(&record.name)
         .bind(&record.department_name)
@@ -513,7 +522,16 @@ pub async fn save_draft(
         }
         None => {
             let number = all.iter().map(|v| v.number).max().unwrap_or(0) + 1;
-            insert_version(tx, service_id, number, VersionStatus::Draft, effective_from, content, at).await?
+            insert_version(
+                tx,
+                service_id,
+                number,
+                VersionStatus::Draft,
+                effective_from,
+                content,
+                at,
+            )
+            .await?
         }
     };
     touch_service(tx, service_id, &content.record, at).await?;
@@ -586,7 +604,10 @@ pub async fn publish(
 pub async fn withdraw(tx: &mut Tx, version_id: i64, at: jiff::Timestamp) -> Result<VersionRow, StoreError> {
     let v = version(tx.conn(), version_id).await?;
     if v.status != VersionStatus::Published {
-        return Err(StoreError::conflict("version_not_published", "只有已发布的版本可以撤回"));
+        return Err(StoreError::conflict(
+            "version_not_published",
+            "只有已发布的版本可以撤回",
+        ));
     }
     sqlx::query("UPDATE service_versions SET status = 'withdrawn', updated_at = $1 WHERE id = $2")
         .bind(ms(at))

@@ -101,7 +101,10 @@ pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool, Api
             if *code == "990100" {
                 for (d, dname) in DEPARTMENTS.iter().enumerate() {
                     if dept.is_none() || dept == Some(dept_ids[d]) {
-                        city_windows.entry((*dname).to_owned()).or_default().push(w.id.to_string());
+                        city_windows
+                            .entry((*dname).to_owned())
+                            .or_default()
+                            .push(w.id.to_string());
                     }
                 }
             }

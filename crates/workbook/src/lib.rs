@@ -317,9 +317,16 @@ mod tests {
     fn writes_and_reads_back_text_unchanged() {
         let a = sheet(
             "事项",
-            &[&["事项名称", "基本编码", "承诺时限"], &["食品经营许可", "000172007000", "01"], &["x", "", "5"]],
+            &[
+                &["事项名称", "基本编码", "承诺时限"],
+                &["食品经营许可", "000172007000", "01"],
+                &["x", "", "5"],
+            ],
         );
-        let b = sheet("材料", &[&["基本编码", "材料名称"], &["000172007000", "营业执照（副本）"]]);
+        let b = sheet(
+            "材料",
+            &[&["基本编码", "材料名称"], &["000172007000", "营业执照（副本）"]],
+        );
         let bytes = write_xlsx(&[a.clone(), b.clone()]).unwrap();
         let back = read_xlsx(&bytes, &[("事项", true), ("材料", true)], &Limits::default()).unwrap();
         assert_eq!(back, vec![a, b]);

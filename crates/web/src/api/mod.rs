@@ -15,6 +15,8 @@ use onestop_store::org::Unit;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+pub mod catalogue;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/session", post(login).delete(logout))
@@ -50,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/device", get(device_me))
         .route("/audit", get(search_audit))
         .route("/openapi.json", get(openapi_json))
+        .merge(catalogue::router())
 }
 
 #[derive(OpenApi)]
@@ -91,8 +94,15 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
+/// The whole document: the foundation's paths merged with each area's own `OpenApi`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(catalogue::CatalogueDoc::openapi());
+    doc
+}
+
 async fn openapi_json() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+    Json(openapi())
 }
 
 // ---- DTOs ------------------------------------------------------------------------------------

@@ -210,7 +210,10 @@ pub async fn seed(
     let file: DemoFile = toml::from_str(DATA).map_err(bad)?;
     let mut contents = Vec::new();
     for s in &file.service {
-        let idx = departments.iter().position(|d| *d == s.dept).ok_or_else(|| bad(&s.dept))?;
+        let idx = departments
+            .iter()
+            .position(|d| *d == s.dept)
+            .ok_or_else(|| bad(&s.dept))?;
         let content = VersionContent {
             record: record(s, idx)?,
             materials: s.materials.iter().map(material).collect::<Result<_, _>>()?,
@@ -256,9 +259,7 @@ pub async fn seed(
                     if dept == "市场监督管理局" || dept == "公安局户政管理" {
                         let county = ImplementationOverrides {
                             implementing_body: Inheritable::Overridden(format!("罗平县{dept}")),
-                            implementing_body_credit_code: Inheritable::Overridden(demo_credit_code(
-                                "990121", *idx,
-                            )),
+                            implementing_body_credit_code: Inheritable::Overridden(demo_credit_code("990121", *idx)),
                             department_name: Inheritable::Overridden(format!("罗平县{dept}")),
                             address: Inheritable::Overridden("罗平县政务服务中心（人民路 1 号）一楼".into()),
                             hours: Inheritable::Overridden(

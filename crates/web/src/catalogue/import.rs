@@ -76,7 +76,12 @@ fn level_of(region: &Region) -> ServiceLevel {
     region.level().map(store::level_of).unwrap_or(ServiceLevel::Province)
 }
 
-async fn plan(conn: &mut sqlx::AnyConnection, region: &Region, sheets: &[Sheet], date: Date) -> Result<Plan, StoreError> {
+async fn plan(
+    conn: &mut sqlx::AnyConnection,
+    region: &Region,
+    sheets: &[Sheet],
+    date: Date,
+) -> Result<Plan, StoreError> {
     let owner = region.parent_id.is_none();
     let mut issues = Vec::new();
     let (services, materials) = sheet::parse(sheets, &mut issues);
@@ -105,9 +110,7 @@ async fn plan(conn: &mut sqlx::AnyConnection, region: &Region, sheets: &[Sheet],
     };
     for s in services.iter().filter(|s| !s.broken) {
         let code = s.record.base_code.as_str();
-        let row_materials: Option<Vec<_>> = mats
-            .get(code)
-            .map(|ms| ms.iter().map(|m| m.material.clone()).collect());
+        let row_materials: Option<Vec<_>> = mats.get(code).map(|ms| ms.iter().map(|m| m.material.clone()).collect());
         let existing = current.get(code);
         let mut planned = PlannedRow {
             row: s.row,

@@ -44,7 +44,14 @@ async fn conn(state: &AppState) -> ApiResult<sqlx::pool::PoolConnection<sqlx::An
         .map_err(|e| ApiError::from(StoreError::from(e)))
 }
 
-fn audit(p: &Principal, region_id: i64, action: &'static str, entity: &'static str, id: i64, detail: Value) -> AuditEntry {
+fn audit(
+    p: &Principal,
+    region_id: i64,
+    action: &'static str,
+    entity: &'static str,
+    id: i64,
+    detail: Value,
+) -> AuditEntry {
     AuditEntry {
         region_id,
         at: jiff::Timestamp::UNIX_EPOCH,
@@ -302,7 +309,10 @@ fn unknown_field(field: &str) -> ApiError {
 }
 
 /// Applies a change to a region's own overrides (pure; checks field names and value shapes).
-pub fn apply_change(own: &ImplementationOverrides, change: &ImplementationChange) -> ApiResult<ImplementationOverrides> {
+pub fn apply_change(
+    own: &ImplementationOverrides,
+    change: &ImplementationChange,
+) -> ApiResult<ImplementationOverrides> {
     let mut obj = match serde_json::to_value(own) {
         Ok(Value::Object(o)) => o,
         _ => return Err(ApiError::internal()),
@@ -515,12 +525,9 @@ pub async fn create_bundle(state: &AppState, p: &Principal, new: store::NewBundl
         return Err(onestop_domain::DomainError::invalid("name_required", "name", "一件事名称不能为空").into());
     }
     if new.service_ids.len() < 2 {
-        return Err(onestop_domain::DomainError::invalid(
-            "bundle_too_small",
-            "service_ids",
-            "一件事至少包含两个事项",
-        )
-        .into());
+        return Err(
+            onestop_domain::DomainError::invalid("bundle_too_small", "service_ids", "一件事至少包含两个事项").into(),
+        );
     }
     let at = state.clock.now();
     let entry = audit(

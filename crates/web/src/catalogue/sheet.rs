@@ -276,7 +276,12 @@ impl Reader<'_> {
         }
         let parsed = parse(&v);
         if parsed.is_none() {
-            self.issue(row, header, "cell_invalid", format!("“{header}”的值“{v}”无效，应为{expected}"));
+            self.issue(
+                row,
+                header,
+                "cell_invalid",
+                format!("“{header}”的值“{v}”无效，应为{expected}"),
+            );
             *bad = true;
         }
         parsed
@@ -575,7 +580,11 @@ fn service_record(r: &mut Reader<'_>, cells: &[String], row: usize, bad: &mut bo
             row,
             "服务对象",
             bad,
-            |s| list(s, |p| code_or_label(ServiceObject::ALL, ServiceObject::code, ServiceObject::label, p)),
+            |s| {
+                list(s, |p| {
+                    code_or_label(ServiceObject::ALL, ServiceObject::code, ServiceObject::label, p)
+                })
+            },
             "服务对象（如 自然人、企业法人，用顿号分隔）",
         )
         .unwrap_or_default();
@@ -603,7 +612,14 @@ fn service_record(r: &mut Reader<'_>, cells: &[String], row: usize, bad: &mut bo
         "即办件 或 承诺件",
     );
     let onsite_visits = r
-        .parse_with(cells, row, "到办事现场次数", bad, |s| s.parse::<u8>().ok(), "0 到 255 的整数")
+        .parse_with(
+            cells,
+            row,
+            "到办事现场次数",
+            bad,
+            |s| s.parse::<u8>().ok(),
+            "0 到 255 的整数",
+        )
         .unwrap_or(0);
     let online_depth = r.parse_with(cells, row, "网上办理深度", bad, depth_of, "Ⅰ级 到 Ⅳ级");
     let charged = r.parse_with(cells, row, "是否收费", bad, yes_no, "是 或 否");
@@ -726,18 +742,34 @@ pub enum RowAction {
 type Setter = fn(&mut ImplementationOverrides, &ServiceRecord);
 
 pub const OVERRIDABLE: &[(&str, Setter)] = &[
-    ("承诺时限", |o, r| o.promised_limit = Inheritable::Overridden(r.promised_limit)),
-    ("办件类型", |o, r| o.case_type = Inheritable::Overridden(r.case_type)),
-    ("办理地点", |o, r| o.address = Inheritable::Overridden(r.address.clone())),
-    ("办理时间", |o, r| o.hours = Inheritable::Overridden(r.hours.clone())),
-    ("咨询电话", |o, r| o.consult_phone = Inheritable::Overridden(r.consult_phone.clone())),
-    ("监督电话", |o, r| o.supervise_phone = Inheritable::Overridden(r.supervise_phone.clone())),
+    ("承诺时限", |o, r| {
+        o.promised_limit = Inheritable::Overridden(r.promised_limit)
+    }),
+    ("办件类型", |o, r| {
+        o.case_type = Inheritable::Overridden(r.case_type)
+    }),
+    ("办理地点", |o, r| {
+        o.address = Inheritable::Overridden(r.address.clone())
+    }),
+    ("办理时间", |o, r| {
+        o.hours = Inheritable::Overridden(r.hours.clone())
+    }),
+    ("咨询电话", |o, r| {
+        o.consult_phone = Inheritable::Overridden(r.consult_phone.clone())
+    }),
+    ("监督电话", |o, r| {
+        o.supervise_phone = Inheritable::Overridden(r.supervise_phone.clone())
+    }),
     ("是否收费", |o, r| o.fee = Inheritable::Overridden(r.fee.clone())),
-    ("实施主体", |o, r| o.implementing_body = Inheritable::Overridden(r.implementing_body.clone())),
+    ("实施主体", |o, r| {
+        o.implementing_body = Inheritable::Overridden(r.implementing_body.clone())
+    }),
     ("实施主体统一社会信用代码", |o, r| {
         o.implementing_body_credit_code = Inheritable::Overridden(r.implementing_body_credit_code.clone())
     }),
-    ("办理部门", |o, r| o.department_name = Inheritable::Overridden(r.department_name.clone())),
+    ("办理部门", |o, r| {
+        o.department_name = Inheritable::Overridden(r.department_name.clone())
+    }),
 ];
 
 /// The headers whose cells differ between two records (by how they are written in the sheet).

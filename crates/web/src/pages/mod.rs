@@ -23,6 +23,8 @@ use onestop_store::org::Unit;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub mod catalogue;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
@@ -48,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit_page))
         .route("/device/pair", get(pair_page).post(pair_submit))
         .route("/device", get(device_home))
+        .merge(catalogue::router())
 }
 
 // ---- cookies ---------------------------------------------------------------------------------
@@ -134,6 +137,7 @@ impl Chrome {
             }
         };
         add("/admin/regions", "nav.regions", Permission::RegionRead);
+        add("/admin/catalogue", "nav.catalogue", Permission::RegionRead);
         add("/admin/users", "nav.users", Permission::StaffRead);
         add("/admin/devices", "nav.devices", Permission::DeviceManage);
         add("/audit", "nav.audit", Permission::AuditRead);

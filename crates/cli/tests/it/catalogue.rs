@@ -1,0 +1,406 @@
+//! The service catalogue as its users meet it: inheritance down the region tree, versions, quality
+//! rules, public guides and search without login, forms, workbook import/export, permissions.
+use crate::both_backends;
+use crate::common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const FOOD: &str = "000172007000"; // 食品经营许可证核发
+const LICENCE: &str = "000172001000"; // 企业设立登记（营业执照核发）
+
+async fn service_id(app: &TestApp, base_code: &str) -> i64 {
+    let mut c = app.store.read().acquire().await.unwrap();
+    onestop_store::catalogue::service_by_code(&mut c, base_code)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+async fn implementation(b: &Bearer, region: i64, service: i64) -> Value {
+    let res = b
+        .get(&format!("/api/v1/catalogue/regions/{region}/implementations/{service}"))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+async fn put(b: &Bearer, path: &str, body: &Value) -> reqwest::Response {
+    b.client
+        .put(format!("{}{path}", b.base))
+        .bearer_auth(&b.token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn upload(b: &Bearer, region: i64, bytes: Vec<u8>) -> reqwest::Response {
+    b.client
+        .post(format!("{}/api/v1/catalogue/regions/{region}/imports", b.base))
+        .bearer_auth(&b.token)
+        .header(
+            "content-type",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+}
+
+both_backends! {
+    async fn city_change_reaches_counties_override_is_kept_and_reset_falls_back(app: TestApp) {
+        let city_admin = app.token("jiuan.admin").await;
+        let (city, luoping, qinghe) = (app.region_id("990100").await, app.region_id("990121").await, app.region_id("990122").await);
+        let food = service_id(&app, FOOD).await;
+
+        // Seeded: 罗平县 overrides the hours of market-supervision services; 清河县 inherits.
+        let lp = implementation(&city_admin, luoping, food).await;
+        assert_eq!(lp["enabled"], true);
+        assert_eq!(lp["origins"]["hours"]["origin"]["from"], "region");
+        assert_eq!(lp["origins"]["hours"]["origin"]["region"]["code"], "990121");
+        let qh = implementation(&city_admin, qinghe, food).await;
+        assert_eq!(qh["origins"]["address"]["origin"]["region"]["code"], "990100");
+        assert_eq!(qh["origins"]["supervise_phone"]["origin"]["from"], "base");
+        assert_eq!(qh["enabled_origin"]["code"], "990100");
+
+        // The city changes hours and address: 清河县 sees both at once; 罗平县 keeps its own hours.
+        let res = city_admin.patch(&format!("/api/v1/catalogue/regions/{city}/implementations/{food}"),
+            &json!({"set": {"hours": "周一至周日 8:00-20:00", "address": "久安市市民中心 A 座"}})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let qh = implementation(&city_admin, qinghe, food).await;
+        assert_eq!(qh["record"]["hours"], "周一至周日 8:00-20:00");
+        assert_eq!(qh["record"]["address"], "久安市市民中心 A 座");
+        let lp = implementation(&city_admin, luoping, food).await;
+        assert_eq!(lp["record"]["hours"], "周一至周六 8:30-12:00，14:00-17:30（法定节假日除外）");
+
+        // The public guide shows the same at once (the search cache follows the generation).
+        let guide: Value = TestApp::client().get(app.url(&format!("/api/v1/guides/990122/{FOOD}"))).send().await.unwrap().json().await.unwrap();
+        assert_eq!(guide["record"]["hours"], "周一至周日 8:00-20:00");
+
+        // 罗平县 resets its hours override: it falls back to the city's value.
+        let county_admin = app.token("luoping.admin").await;
+        let res = county_admin.patch(&format!("/api/v1/catalogue/regions/{luoping}/implementations/{food}"),
+            &json!({"reset": ["hours"]})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let lp: Value = res.json().await.unwrap();
+        assert_eq!(lp["record"]["hours"], "周一至周日 8:00-20:00");
+        assert_eq!(lp["origins"]["hours"]["origin"]["region"]["code"], "990100");
+        // Its implementing body is still its own: the 实施编码 follows it, with level 4 (县级).
+        assert_eq!(lp["record"]["implementing_body"], "罗平县市场监督管理局");
+        let code = lp["record"]["implementation_code"].as_str().unwrap();
+        assert_eq!(&code[18..19], "4");
+        assert!(code.ends_with(FOOD));
+
+        // An override that breaks a quality rule is refused with the field named.
+        let res = county_admin.patch(&format!("/api/v1/catalogue/regions/{luoping}/implementations/{food}"),
+            &json!({"set": {"promised_limit": {"value": 30, "unit": "1"}}})).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["fields"][0]["code"], "promised_exceeds_legal");
+        let res = county_admin.patch(&format!("/api/v1/catalogue/regions/{luoping}/implementations/{food}"),
+            &json!({"set": {"name": "改名"}})).await;
+        assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "field_not_overridable".into()));
+
+        // 清河县 does not offer 特种设备使用登记: not in its public list, 404 as a guide.
+        let res = TestApp::client().get(app.url("/api/v1/guides/990122/000172011000")).send().await.unwrap();
+        assert_eq!(error_code(res).await, (StatusCode::NOT_FOUND, "guide_not_found".into()));
+    }
+}
+
+both_backends! {
+    async fn permissions_follow_the_region_tree(app: TestApp) {
+        let county_admin = app.token("luoping.admin").await;
+        let qinghe = app.region_id("990122").await;
+        let province = app.region_id("990000").await;
+        let food = service_id(&app, FOOD).await;
+        // 罗平县 cannot touch 清河县's list …
+        let res = county_admin.patch(&format!("/api/v1/catalogue/regions/{qinghe}/implementations/{food}"),
+            &json!({"set": {"hours": "x"}})).await;
+        assert!(matches!(res.status(), StatusCode::NOT_FOUND | StatusCode::FORBIDDEN));
+        // … nor the base catalogue.
+        let (_, v) = latest_version(&app, food).await;
+        let res = put(&county_admin, &format!("/api/v1/catalogue/services/{food}/draft"), &json!({"content": v["content"]})).await;
+        assert!(matches!(res.status(), StatusCode::NOT_FOUND | StatusCode::FORBIDDEN));
+        let res = county_admin.patch(&format!("/api/v1/catalogue/regions/{province}/implementations/{food}"),
+            &json!({"set": {"hours": "x"}})).await;
+        assert!(matches!(res.status(), StatusCode::NOT_FOUND | StatusCode::FORBIDDEN));
+        // A clerk cannot edit even their own region's list.
+        let clerk = app.token("luoping.clerk").await;
+        let luoping = app.region_id("990121").await;
+        let res = clerk.patch(&format!("/api/v1/catalogue/regions/{luoping}/implementations/{food}"),
+            &json!({"set": {"hours": "x"}})).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    }
+}
+
+async fn latest_version(app: &TestApp, service: i64) -> (i64, Value) {
+    let b = app.token("jingjiang.admin").await;
+    let detail: Value = b
+        .get(&format!("/api/v1/catalogue/services/{service}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let v = detail["versions"][0].clone();
+    (v["id"].as_i64().unwrap(), v)
+}
+
+both_backends! {
+    async fn versions_drafts_are_private_published_are_pinned(app: TestApp) {
+        let admin = app.token("jingjiang.admin").await;
+        let food = service_id(&app, FOOD).await;
+        let (v1_id, v1) = latest_version(&app, food).await;
+        assert_eq!(v1["status"], "published");
+
+        // A draft with a quality error is refused with field codes.
+        let mut content = v1["content"].clone();
+        content["record"]["promised_limit"] = json!({"value": 99, "unit": "1"});
+        content["record"]["fee"] = json!({"amount": "100 元", "basis": ""});
+        content["record"]["implementing_body_credit_code"] = json!("91350100M000100Y44");
+        let res = put(&admin, &format!("/api/v1/catalogue/services/{food}/draft"), &json!({"content": content})).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = res.json().await.unwrap();
+        let codes: Vec<&str> = body["fields"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
+        for c in ["promised_exceeds_legal", "fee_basis_missing", "credit_code_invalid"] {
+            assert!(codes.contains(&c), "{codes:?}");
+        }
+
+        // A valid draft is not public until published.
+        let mut content = v1["content"].clone();
+        content["record"]["conditions"] = json!("新版受理条件：须有符合要求的经营场所。");
+        let res = put(&admin, &format!("/api/v1/catalogue/services/{food}/draft"), &json!({"content": content, "effective_from": "2026-03-18"})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let draft: Value = res.json().await.unwrap();
+        assert_eq!(draft["version"]["status"], "draft");
+        assert_eq!(draft["version"]["number"], 2);
+        let guide: Value = TestApp::client().get(app.url(&format!("/api/v1/guides/990100/{FOOD}"))).send().await.unwrap().json().await.unwrap();
+        assert_eq!(guide["service_version_id"], v1_id);
+        assert_ne!(guide["record"]["conditions"], "新版受理条件：须有符合要求的经营场所。");
+
+        // Published: the guide moves to v2, while v1 stays readable as pinned by earlier cases.
+        let v2_id = draft["version"]["id"].as_i64().unwrap();
+        let res = admin.post(&format!("/api/v1/catalogue/versions/{v2_id}/publish"), &json!({})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let guide: Value = TestApp::client().get(app.url(&format!("/api/v1/guides/990121/{FOOD}"))).send().await.unwrap().json().await.unwrap();
+        assert_eq!(guide["service_version_id"], v2_id);
+        assert_eq!(guide["record"]["conditions"], "新版受理条件：须有符合要求的经营场所。");
+        // The county's override survives the new base version.
+        assert_eq!(guide["record"]["implementing_body"], "罗平县市场监督管理局");
+        let pinned: Value = admin.get(&format!("/api/v1/catalogue/versions/{v1_id}")).await.json().await.unwrap();
+        assert_eq!(pinned["content"], v1["content"]);
+        // Publishing twice is a conflict; withdrawing v2 brings v1 back.
+        let res = admin.post(&format!("/api/v1/catalogue/versions/{v2_id}/publish"), &json!({})).await;
+        assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "version_not_draft".into()));
+        let res = admin.post(&format!("/api/v1/catalogue/versions/{v2_id}/withdraw"), &json!({})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let guide: Value = TestApp::client().get(app.url(&format!("/api/v1/guides/990121/{FOOD}"))).send().await.unwrap().json().await.unwrap();
+        assert_eq!(guide["service_version_id"], v1_id);
+
+        // The store API a case uses: the effective guide on a date, with the version to pin.
+        let mut c = app.store.read().acquire().await.unwrap();
+        let eff = onestop_store::catalogue::effective(&mut c, app.region_id("990121").await, food, jiff::civil::date(2026, 3, 18)).await.unwrap();
+        assert_eq!(eff.service_version_id, v1_id);
+        assert!(eff.enabled);
+    }
+}
+
+both_backends! {
+    async fn public_guides_search_filters_and_bundles_without_login(app: TestApp) {
+        let anon = TestApp::client();
+        let get = |path: String| { let anon = anon.clone(); async move { anon.get(path).send().await.unwrap() } };
+        let list: Value = get(app.url("/api/v1/guides?region=990121")).await.json().await.unwrap();
+        assert!(list["total"].as_u64().unwrap() >= 40, "{}", list["total"]);
+        assert!(list["departments"].as_array().unwrap().len() >= 8);
+
+        // Pinyin initials: yyzz finds the 营业执照 services, names first.
+        let res: Value = get(app.url("/api/v1/guides?region=990121&q=yyzz")).await.json().await.unwrap();
+        let names: Vec<&str> = res["guides"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+        assert!(names.len() >= 3, "{names:?}");
+        assert!(names.iter().take(3).all(|n| n.contains("营业执照")), "{names:?}");
+
+        // Substring: names rank above body text (营业执照 also appears in materials of other services).
+        let res: Value = get(app.url(&format!("/api/v1/guides?region=990121&q={}", "营业执照"))).await.json().await.unwrap();
+        let guides = res["guides"].as_array().unwrap();
+        let first_body_only = guides.iter().position(|g| !g["name"].as_str().unwrap().contains("营业执照")).unwrap();
+        assert!(guides[first_body_only..].iter().all(|g| !g["name"].as_str().unwrap().contains("营业执照")));
+        assert!(first_body_only >= 3 && guides.len() > first_body_only);
+
+        // Filters: theme, department, object.
+        let res: Value = get(app.url(&format!("/api/v1/guides?region=990121&theme={}", "新生儿出生"))).await.json().await.unwrap();
+        assert!(res["guides"].as_array().unwrap().iter().all(|g| g["themes"].as_array().unwrap().contains(&json!("新生儿出生"))));
+        assert!(res["total"].as_u64().unwrap() >= 3);
+        let res: Value = get(app.url(&format!("/api/v1/guides?region=990121&department={}", "民政局"))).await.json().await.unwrap();
+        assert!(res["guides"].as_array().unwrap().iter().all(|g| g["department"].as_str().unwrap().contains("民政局")));
+        let people: Value = get(app.url("/api/v1/guides?region=990121&object=person")).await.json().await.unwrap();
+        let legal: Value = get(app.url("/api/v1/guides?region=990121&object=legal")).await.json().await.unwrap();
+        assert!(people["guides"].as_array().unwrap().iter().all(|g| g["objects"].as_array().unwrap().contains(&json!("1"))));
+        assert!(legal["guides"].as_array().unwrap().iter().all(|g| g["objects"].as_array().unwrap().iter().any(|o| o != "1")));
+
+        // A guide, and a bundle with materials asked once.
+        let guide: Value = get(app.url(&format!("/api/v1/guides/990121/{LICENCE}"))).await.json().await.unwrap();
+        assert_eq!(guide["record"]["name"], "企业设立登记（营业执照核发）");
+        let bundles: Vec<Value> = app.token("jiuan.admin").await.get("/api/v1/catalogue/bundles").await.json().await.unwrap();
+        let restaurant = bundles.iter().find(|b| b["name"] == "我要开餐馆").unwrap();
+        let merged: Value = get(app.url(&format!("/api/v1/guides/990121/bundles/{}", restaurant["id"]))).await.json().await.unwrap();
+        let ids = merged["merged"]["materials"].as_array().unwrap();
+        let id_cards = ids.iter().filter(|m| m["material"]["code"] == "sfz").count();
+        assert_eq!(id_cards, 1, "the ID card is asked for once");
+
+        // Public pages: the portal, a guide and the print view, without login; elderly mode cookie.
+        let page = get(app.url(&format!("/guide?region=990121&q={}", "yyzz"))).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("营业执照"));
+        let page = get(app.url(&format!("/guide/990121/{FOOD}"))).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("食品经营许可证核发") && html.contains("继承") == false || html.contains("食品经营许可证核发"));
+        let res = anon.post(app.url("/guide/elderly")).form(&[("on", "1"), ("back", "/guide")]).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert!(res.headers().get("set-cookie").unwrap().to_str().unwrap().contains("elderly=1"));
+        let page = anon.get(app.url("/guide")).header("cookie", "elderly=1").send().await.unwrap();
+        assert!(page.text().await.unwrap().contains("class=\"elderly\""));
+    }
+}
+
+both_backends! {
+    async fn application_forms_are_validated_on_the_server(app: TestApp) {
+        let anon = TestApp::client();
+        let url = app.url("/api/v1/guides/990121/000109001000/validate");
+        let res = anon.post(&url).json(&json!({"child_name": "", "child_gender": "x", "child_birth_date": "2099-01-01",
+            "applicant_id_number": "110101199003070000", "applicant_phone": "123", "hack": "1"})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = res.json().await.unwrap();
+        let fields: Vec<(&str, &str)> = body["fields"].as_array().unwrap().iter()
+            .map(|f| (f["field"].as_str().unwrap(), f["code"].as_str().unwrap())).collect();
+        for key in ["child_name", "child_gender", "child_birth_date", "applicant_id_number", "applicant_phone", "hack", "commitment"] {
+            assert!(fields.iter().any(|(k, _)| *k == key), "{key} missing in {fields:?}");
+        }
+        let ok = anon.post(&url).json(&json!({"child_name": "王小明", "child_gender": "m", "child_birth_date": "2026-03-01",
+            "applicant_name": "王芳", "applicant_id_number": "11010519491231002X", "applicant_phone": "13800138000", "commitment": true}))
+            .send().await.unwrap();
+        assert_eq!(ok.status(), StatusCode::OK, "{}", ok.text().await.unwrap());
+        // The HTML form renders the same fields and shows the same errors after a post.
+        let page = anon.get(app.url("/guide/990121/000109001000/apply")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("name=\"child_birth_date\"") && page.contains("type=\"date\""));
+        let res = anon.post(app.url("/guide/990121/000109001000/apply")).form(&[("child_name", ""), ("applicant_phone", "123")]).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let page = res.text().await.unwrap();
+        assert!(page.contains("新生儿姓名不能为空"), "{page}");
+    }
+}
+
+both_backends! {
+    async fn workbook_round_trip_preview_errors_and_refusals(app: TestApp) {
+        let admin = app.token("luoping.admin").await;
+        let luoping = app.region_id("990121").await;
+        let res = admin.get(&format!("/api/v1/catalogue/regions/{luoping}/export.xlsx")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let xlsx = res.bytes().await.unwrap().to_vec();
+
+        // Export imports back unchanged.
+        let res = upload(&admin, luoping, xlsx.clone()).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let report: Value = res.json().await.unwrap();
+        assert_eq!(report["issues"], json!([]), "{report}");
+        assert!(report["rows"].as_array().unwrap().len() >= 40);
+        assert!(report["rows"].as_array().unwrap().iter().all(|r| r["action"] == "unchanged"), "{report}");
+        let before: Value = admin.get(&format!("/api/v1/catalogue/regions/{luoping}/implementations")).await.json().await.unwrap();
+        let res = admin.post(&format!("/api/v1/catalogue/imports/{}/commit", report["upload_id"]), &json!({})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let after: Value = admin.get(&format!("/api/v1/catalogue/regions/{luoping}/implementations")).await.json().await.unwrap();
+        assert_eq!(before, after);
+        let again = admin.get(&format!("/api/v1/catalogue/regions/{luoping}/export.xlsx")).await.bytes().await.unwrap().to_vec();
+        let sheets = |b: &[u8]| onestop_workbook::read_xlsx(b, &[("事项", true), ("材料", true)], &Default::default()).unwrap();
+        assert_eq!(sheets(&xlsx), sheets(&again));
+
+        // A county value that differs becomes an override; a base field is refused with its cell.
+        let mut book = sheets(&xlsx);
+        let head = book[0].rows[0].clone();
+        let col = |h: &str| head.iter().position(|c| c == h).unwrap();
+        book[0].rows[9][col("办理时间")] = "周日也办：8:00-18:00".into();
+        book[0].rows[2][col("设定依据")] = "随便写".into();
+        book[0].rows[3][col("承诺时限")] = "999".into();
+        book[0].rows[4][col("事项名称")] = String::new();
+        book[0].rows[5][col("基本编码")] = book[0].rows[6][col("基本编码")].clone();
+        book[0].rows[7][col("服务对象")] = "外星人".into();
+        book[1].rows[1][1] = "改过的材料名".into();
+        let bad = onestop_workbook::write_xlsx(&book).unwrap();
+        let report: Value = upload(&admin, luoping, bad.clone()).await.json().await.unwrap();
+        let issues = report["issues"].as_array().unwrap();
+        let find = |row: u64, header: &str| issues.iter().find(|i| i["row"] == row && i["header"] == header).cloned();
+        assert_eq!(find(3, "设定依据").unwrap()["code"], "field_not_overridable");
+        assert_eq!(find(3, "设定依据").unwrap()["sheet"], "事项");
+        assert_eq!(find(4, "承诺时限").unwrap()["code"], "promised_exceeds_legal");
+        assert_eq!(find(5, "事项名称").unwrap()["code"], "cell_required");
+        assert_eq!(find(5, "事项名称").unwrap()["column"], "A");
+        assert_eq!(find(7, "基本编码").unwrap()["code"], "base_code_duplicate");
+        assert_eq!(find(8, "服务对象").unwrap()["code"], "cell_invalid");
+        assert!(issues.iter().any(|i| i["sheet"] == "材料" && i["code"] == "field_not_overridable"));
+        let changed = report["rows"].as_array().unwrap().iter().find(|r| r["row"] == 10).unwrap();
+        assert_eq!(changed["action"], "change");
+        assert_eq!(changed["changes"], json!(["办理时间"]));
+        // Commit refuses and writes nothing.
+        let res = admin.post(&format!("/api/v1/catalogue/imports/{}/commit", report["upload_id"]), &json!({})).await;
+        assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "import_has_errors".into()));
+        let after2: Value = admin.get(&format!("/api/v1/catalogue/regions/{luoping}/implementations")).await.json().await.unwrap();
+        assert_eq!(after, after2);
+
+        // Wrong columns.
+        let mut wrong = sheets(&xlsx);
+        wrong[0].rows[0][col("咨询电话")] = "电话号码".into();
+        let report: Value = upload(&admin, luoping, onestop_workbook::write_xlsx(&wrong).unwrap()).await.json().await.unwrap();
+        let codes: Vec<&str> = report["issues"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
+        assert!(codes.contains(&"column_unknown") && codes.contains(&"column_missing"), "{codes:?}");
+
+        // Not a workbook, too large, a zip bomb.
+        let res = upload(&admin, luoping, b"name,code\n".to_vec()).await;
+        assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "not_a_workbook".into()));
+        let res = upload(&admin, luoping, vec![b'P'; 17 * 1024 * 1024]).await;
+        assert_eq!(error_code(res).await, (StatusCode::PAYLOAD_TOO_LARGE, "upload_too_large".into()));
+        let bomb = zip_bomb();
+        let res = upload(&admin, luoping, bomb).await;
+        assert_eq!(error_code(res).await, (StatusCode::PAYLOAD_TOO_LARGE, "workbook_unpacks_too_large".into()));
+
+        // CSV per sheet with a BOM.
+        let res = admin.get(&format!("/api/v1/catalogue/regions/{luoping}/export/services.csv")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let csv = res.bytes().await.unwrap();
+        assert_eq!(&csv[..3], &[0xEF, 0xBB, 0xBF]);
+        assert!(String::from_utf8(csv[3..].to_vec()).unwrap().starts_with("事项名称,基本编码"));
+        let res = admin.get(&format!("/api/v1/catalogue/regions/{luoping}/export/materials.csv")).await;
+        assert_eq!(&res.bytes().await.unwrap()[..3], &[0xEF, 0xBB, 0xBF]);
+    }
+}
+
+/// A real workbook with one extra entry of 200 MiB of zeros (compresses to ~200 KiB).
+fn zip_bomb() -> Vec<u8> {
+    use std::io::Write;
+    let book = onestop_workbook::write_xlsx(&[onestop_workbook::Sheet {
+        name: "事项".into(),
+        rows: vec![vec!["事项名称".into()]],
+    }])
+    .unwrap();
+    let mut reader = zip::ZipArchive::new(std::io::Cursor::new(book)).unwrap();
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut w = zip::ZipWriter::new(&mut out);
+        for i in 0..reader.len() {
+            let f = reader.by_index_raw(i).unwrap();
+            w.raw_copy_file(f).unwrap();
+        }
+        w.start_file(
+            "xl/media/zeros.bin",
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated),
+        )
+        .unwrap();
+        let chunk = vec![0u8; 1024 * 1024];
+        for _ in 0..200 {
+            w.write_all(&chunk).unwrap();
+        }
+        w.finish().unwrap();
+    }
+    out.into_inner()
+}
