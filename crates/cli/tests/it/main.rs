@@ -4,3 +4,6 @@
 
 mod common;
 mod foundation;
+mod devices;
+mod matrix;
+mod security;
