@@ -543,3 +543,24 @@ both_backends! {
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
     }
 }
+
+both_backends! {
+    async fn a_region_admin_cannot_take_over_a_system_admin(app: TestApp) {
+        let admin = app.login("luoping.admin").await;
+        let sysadmin = user_id(&app, "luoping.sysadmin").await;
+        let res = admin.post(&format!("/api/v1/users/{sysadmin}/reset-password"), &json!({"password": "taken-over-123"})).await;
+        assert_eq!(error_code(res).await, (StatusCode::FORBIDDEN, "forbidden".into()));
+        let res = admin.post(&format!("/api/v1/users/{sysadmin}/disable"), &json!({})).await;
+        assert_eq!(error_code(res).await, (StatusCode::FORBIDDEN, "forbidden".into()));
+        let res = admin.form(&format!("/admin/users/{sysadmin}/reset-password"), &[("password", "taken-over-123")]).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(app.login("luoping.sysadmin").await.get("/api/v1/me").await.status(), StatusCode::OK);
+        // The admin still manages the rest of the county's staff; a system admin above manages this one.
+        let clerk = user_id(&app, "luoping.clerk").await;
+        let res = admin.post(&format!("/api/v1/users/{clerk}/reset-password"), &json!({"password": "a-new-password-1"})).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+        let root = app.login("jingjiang.sysadmin").await;
+        let res = root.post(&format!("/api/v1/users/{sysadmin}/disable"), &json!({})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+}
