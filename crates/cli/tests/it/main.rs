@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-mod foundation;
 mod devices;
+mod foundation;
 mod matrix;
 mod security;

@@ -91,7 +91,15 @@ const TABLE: &[(&str, Rel, [E; 7])] = &[
     ("sysadmin",   Sibling,    [N,   H,    N,     N,   H,    N,     H]),
 ];
 
-const ROLES: [&str; 7] = ["clerk", "reviewer", "manager", "admin", "supervisor", "auditor", "sysadmin"];
+const ROLES: [&str; 7] = [
+    "clerk",
+    "reviewer",
+    "manager",
+    "admin",
+    "supervisor",
+    "auditor",
+    "sysadmin",
+];
 /// Roles with a demo account at the province.
 const PROVINCE_ROLES: [&str; 4] = ["admin", "supervisor", "auditor", "sysadmin"];
 
@@ -173,7 +181,9 @@ fn relation(actor: &str, target: &str) -> Rel {
 
 /// Every region code an actor granted at `code` may see, by hand.
 fn subtree(code: &str) -> BTreeSet<&'static str> {
-    let all = ["990000", "990100", "990102", "990103", "990111", "990121", "990122", "990123"];
+    let all = [
+        "990000", "990100", "990102", "990103", "990111", "990121", "990122", "990123",
+    ];
     match code {
         "990000" => all.into_iter().collect(),
         "990100" => all.into_iter().skip(1).collect(),
@@ -234,7 +244,9 @@ struct Findings(Vec<String>);
 impl Findings {
     fn check(&mut self, who: &str, target: &str, action: &str, want: E, got: Option<E>, raw: impl std::fmt::Display) {
         if got != Some(want) {
-            self.0.push(format!("{who} → {target}: {action}: expected {want:?}, got {got:?} ({raw})"));
+            self.0.push(format!(
+                "{who} → {target}: {action}: expected {want:?}, got {got:?} ({raw})"
+            ));
         }
     }
     fn assert_empty(&self, what: &str) {
@@ -274,13 +286,12 @@ async fn api_row(
     let res = s.get("/api/v1/regions").await;
     assert_eq!(res.status(), StatusCode::OK, "{who}: GET /regions");
     let regions: Vec<Value> = res.json().await.unwrap();
-    let seen: BTreeSet<&str> = regions
-        .iter()
-        .map(|r| w.code_of[&r["id"].as_i64().unwrap()])
-        .collect();
+    let seen: BTreeSet<&str> = regions.iter().map(|r| w.code_of[&r["id"].as_i64().unwrap()]).collect();
     if seen != subtree(acting.code) {
-        out.0
-            .push(format!("{who}: GET /regions lists {seen:?}, expected {:?}", subtree(acting.code)));
+        out.0.push(format!(
+            "{who}: GET /regions lists {seen:?}, expected {:?}",
+            subtree(acting.code)
+        ));
     }
 
     let res = s.get("/api/v1/halls").await;
@@ -292,8 +303,9 @@ async fn api_row(
         .collect();
     let want_halls: BTreeSet<&str> = subtree(acting.code).into_iter().filter(|c| *c != "990000").collect();
     if hall_regions != want_halls {
-        out.0
-            .push(format!("{who}: GET /halls lists halls of {hall_regions:?}, expected {want_halls:?}"));
+        out.0.push(format!(
+            "{who}: GET /halls lists halls of {hall_regions:?}, expected {want_halls:?}"
+        ));
     }
 
     let res = s.get("/api/v1/users").await;
@@ -331,7 +343,14 @@ async fn api_row(
         let tname = target.name;
 
         let res = s.get(&format!("/api/v1/regions/{id}")).await;
-        out.check(who, tname, ACTIONS[READ], want[READ], outcome(res.status()), res.status());
+        out.check(
+            who,
+            tname,
+            ACTIONS[READ],
+            want[READ],
+            outcome(res.status()),
+            res.status(),
+        );
 
         if target.hall.is_some() {
             let hit = hall_regions.contains(target.code);
@@ -354,7 +373,14 @@ async fn api_row(
                 &json!({"region_id": id, "name": format!("矩阵部门{serial}")}),
             )
             .await;
-        out.check(who, tname, ACTIONS[DEPT], want[DEPT], outcome(res.status()), res.status());
+        out.check(
+            who,
+            tname,
+            ACTIONS[DEPT],
+            want[DEPT],
+            outcome(res.status()),
+            res.status(),
+        );
 
         let got = match users_status {
             StatusCode::OK => Some(listed(usernames.contains(target.staff))),
@@ -365,7 +391,14 @@ async fn api_row(
         if target.hall.is_some() {
             let body = json!({"hall_id": w.hall[target.code], "kind": "kiosk", "name": format!("矩阵取号机{serial}")});
             let res = s.post("/api/v1/devices", &body).await;
-            out.check(who, tname, ACTIONS[DEVICE], want[DEVICE], outcome(res.status()), res.status());
+            out.check(
+                who,
+                tname,
+                ACTIONS[DEVICE],
+                want[DEVICE],
+                outcome(res.status()),
+                res.status(),
+            );
         }
 
         let got = match audit_status {
@@ -395,14 +428,23 @@ async fn page_row(app: &TestApp, w: &World, s: &Session, who: &str, role: &str, 
     let (users_status, users_html) = fetch("/admin/users").await;
     let (devices_status, devices_html) = fetch("/admin/devices").await;
     let (audit_status, audit_html) = fetch("/audit?action=region.create").await;
-    let page_status = |cell: E| if cell == F { StatusCode::FORBIDDEN } else { StatusCode::OK };
+    let page_status = |cell: E| {
+        if cell == F {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::OK
+        }
+    };
     for (page, status, cell) in [
         ("/admin/users", users_status, own[USERS]),
         ("/admin/devices", devices_status, own[DEVICE]),
         ("/audit", audit_status, own[AUDIT]),
     ] {
         if status != page_status(cell) {
-            out.0.push(format!("{who}: page {page}: expected {}, got {status}", page_status(cell)));
+            out.0.push(format!(
+                "{who}: page {page}: expected {}, got {status}",
+                page_status(cell)
+            ));
         }
     }
 
@@ -415,39 +457,79 @@ async fn page_row(app: &TestApp, w: &World, s: &Session, who: &str, role: &str, 
 
         // The region list names exactly the regions of the subtree.
         let hit = regions_html.contains(tname);
-        out.check(who, tname, "page /admin/regions names it", listed(in_subtree), Some(listed(hit)), hit);
+        out.check(
+            who,
+            tname,
+            "page /admin/regions names it",
+            listed(in_subtree),
+            Some(listed(hit)),
+            hit,
+        );
 
         let res = s.get(&format!("/admin/regions/{id}")).await;
         let status = res.status();
         let html = res.text().await.unwrap();
-        out.check(who, tname, "page /admin/regions/{id}", want[READ], outcome(status), status);
+        out.check(
+            who,
+            tname,
+            "page /admin/regions/{id}",
+            want[READ],
+            outcome(status),
+            status,
+        );
         if status != StatusCode::OK && html.contains(tname) {
-            out.0.push(format!("{who} → {tname}: the refusal page names the region"));
+            out.0
+                .push(format!("{who} → {tname}: the refusal page names the region"));
         }
         if let (StatusCode::OK, Some(hall)) = (status, target.hall) {
             if !html.contains(hall) {
-                out.0.push(format!("{who} → {tname}: region page does not show its hall"));
+                out.0
+                    .push(format!("{who} → {tname}: region page does not show its hall"));
             }
         }
 
         if users_status == StatusCode::OK {
             let hit = users_html.contains(&format!(">{}<", target.staff));
-            out.check(who, tname, "page /admin/users lists its staff", want[USERS], Some(listed(hit)), hit);
+            out.check(
+                who,
+                tname,
+                "page /admin/users lists its staff",
+                want[USERS],
+                Some(listed(hit)),
+                hit,
+            );
         }
         if let (StatusCode::OK, Some(hall)) = (devices_status, target.hall) {
             // The hall picker offers exactly the halls where devices may be registered.
             let hit = devices_html.contains(hall);
             let cell = if want[DEVICE] == A { L } else { H };
-            out.check(who, tname, "page /admin/devices offers its hall", cell, Some(listed(hit)), hit);
+            out.check(
+                who,
+                tname,
+                "page /admin/devices offers its hall",
+                cell,
+                Some(listed(hit)),
+                hit,
+            );
         }
         if audit_status == StatusCode::OK {
             let hit = audit_html.contains(tname);
-            out.check(who, tname, "page /audit shows its entries", want[AUDIT], Some(listed(hit)), hit);
+            out.check(
+                who,
+                tname,
+                "page /audit shows its entries",
+                want[AUDIT],
+                Some(listed(hit)),
+                hit,
+            );
         }
 
         // A rename through the form, with the CSRF token; put back through the API.
         let res = s
-            .form(&format!("/admin/regions/{id}/rename"), &[("name", &format!("{tname}页改"))])
+            .form(
+                &format!("/admin/regions/{id}/rename"),
+                &[("name", &format!("{tname}页改"))],
+            )
             .await;
         let status = res.status();
         let got = match status {

@@ -23,7 +23,9 @@ fn with_cookie(app: &TestApp, path: &str, cookie: &str) -> reqwest::RequestBuild
 async fn user_id(app: &TestApp, username: &str) -> i64 {
     let root = app.token("jingjiang.sysadmin").await;
     let users: Vec<Value> = root.get("/api/v1/users").await.json().await.unwrap();
-    users.into_iter().find(|u| u["username"] == username).unwrap()["id"].as_i64().unwrap()
+    users.into_iter().find(|u| u["username"] == username).unwrap()["id"]
+        .as_i64()
+        .unwrap()
 }
 
 /// The page is the login form (what a stale session is shown instead of the page it asked for).
@@ -280,26 +282,57 @@ async fn per_address_limits(db: Db) {
     let localhost: std::net::IpAddr = "127.0.0.1".parse().unwrap();
     let behind_proxy = TestApp::spawn_with(
         db,
-        WebSettings { login_limit_per_address: 3, trusted_proxies: vec![localhost], ..Default::default() },
+        WebSettings {
+            login_limit_per_address: 3,
+            trusted_proxies: vec![localhost],
+            ..Default::default()
+        },
     )
     .await;
     let app = &behind_proxy;
     for _ in 0..3 {
-        assert_eq!(login_from(app, Some("10.0.0.1"), "wrong-password").await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            login_from(app, Some("10.0.0.1"), "wrong-password").await,
+            StatusCode::UNAUTHORIZED
+        );
     }
-    assert_eq!(login_from(app, Some("10.0.0.1"), PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        login_from(app, Some("10.0.0.1"), PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     // A client cannot escape by prepending its own X-Forwarded-For: the proxy appends the real one.
-    assert_eq!(login_from(app, Some("6.6.6.6, 10.0.0.1"), PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        login_from(app, Some("6.6.6.6, 10.0.0.1"), PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     assert_eq!(login_from(app, Some("10.0.0.2"), PASSWORD).await, StatusCode::OK);
-    assert_eq!(login_from(app, Some("10.0.0.3, 127.0.0.1"), PASSWORD).await, StatusCode::OK, "own proxies are skipped");
+    assert_eq!(
+        login_from(app, Some("10.0.0.3, 127.0.0.1"), PASSWORD).await,
+        StatusCode::OK,
+        "own proxies are skipped"
+    );
 
-    let direct = TestApp::spawn_with(db, WebSettings { login_limit_per_address: 3, ..Default::default() }).await;
+    let direct = TestApp::spawn_with(
+        db,
+        WebSettings {
+            login_limit_per_address: 3,
+            ..Default::default()
+        },
+    )
+    .await;
     let app = &direct;
     for n in 1..=3 {
         let f = format!("10.0.1.{n}");
-        assert_eq!(login_from(app, Some(&f), "wrong-password").await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            login_from(app, Some(&f), "wrong-password").await,
+            StatusCode::UNAUTHORIZED
+        );
     }
-    assert_eq!(login_from(app, Some("10.0.1.4"), PASSWORD).await, StatusCode::TOO_MANY_REQUESTS, "X-Forwarded-For from an untrusted peer is ignored");
+    assert_eq!(
+        login_from(app, Some("10.0.1.4"), PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "X-Forwarded-For from an untrusted peer is ignored"
+    );
     assert_eq!(login_from(app, None, PASSWORD).await, StatusCode::TOO_MANY_REQUESTS);
 }
 
