@@ -134,7 +134,7 @@ impl Chrome {
                 });
             }
         };
-        add("/admin/regions", "nav.regions", Permission::RegionRead);
+        add("/admin/regions", "nav.regions", Permission::StructureBrowse);
         add("/admin/users", "nav.users", Permission::StaffRead);
         add("/admin/devices", "nav.devices", Permission::DeviceManage);
         add("/audit", "nav.audit", Permission::AuditRead);
@@ -441,7 +441,7 @@ async fn home(PageAuth(p): PageAuth) -> PageResult {
     let t = c.t;
     let role = p.primary_grant().map(|g| g.role).unwrap_or(Role::WindowClerk);
     let mut tiles = Vec::new();
-    if p.require_any(Permission::RegionRead).is_ok() {
+    if p.require_any(Permission::StructureBrowse).is_ok() {
         tiles.push(Tile {
             href: "/admin/regions",
             title: t.get("nav.regions"),
@@ -506,7 +506,7 @@ struct RegionsPage {
 
 async fn regions_page(State(state): State<AppState>, PageAuth(p): PageAuth) -> PageResult {
     let err = page_err(&p);
-    p.require_any(Permission::RegionRead).map_err(&err)?;
+    p.require_any(Permission::StructureBrowse).map_err(&err)?;
     let list = ops::list_regions(&state, &p).await.map_err(&err)?;
     let base = list.iter().map(|r| r.region_path().ids().len()).min().unwrap_or(1);
     let mut parents = Vec::new();
@@ -621,6 +621,7 @@ struct RegionDetailPage {
 
 async fn region_detail(State(state): State<AppState>, PageAuth(p): PageAuth, ApiPath(id): ApiPath<i64>) -> PageResult {
     let err = page_err(&p);
+    p.require_any(Permission::StructureBrowse).map_err(&err)?;
     let region = ops::get_region(&state, &p, id).await.map_err(&err)?;
     let writable = p.can(Permission::RegionWrite, &region.region_path());
     let read = state.store.read();
