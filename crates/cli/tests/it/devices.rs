@@ -218,13 +218,12 @@ both_backends! {
         assert_eq!(res.headers()["location"], "/device/pair");
         let res = board.get(app.url("/device/pair")).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        let csrf = hidden(&res.text().await.unwrap(), "csrf");
+        assert!(!hidden(&res.text().await.unwrap(), "csrf").is_empty());
 
         // Without the CSRF field, and with a wrong code: the form again.
         let res = board.post(app.url("/device/pair")).form(&[("pairing_code", code.as_str())]).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
         let csrf2 = hidden(&res.text().await.unwrap(), "csrf");
-        let _ = csrf;
         let res = board.post(app.url("/device/pair")).form(&[("csrf", csrf2.as_str()), ("pairing_code", "ABCDEFGH")]).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let html = res.text().await.unwrap();

@@ -272,16 +272,7 @@ fn actors() -> Vec<(&'static str, &'static Place)> {
 }
 
 /// The API matrix for one actor.
-async fn api_row(
-    app: &TestApp,
-    w: &World,
-    s: &Session,
-    who: &str,
-    role: &str,
-    acting: &Place,
-    serial: &mut u32,
-    out: &mut Findings,
-) {
+async fn api_row(w: &World, s: &Session, who: &str, role: &str, acting: &Place, serial: &mut u32, out: &mut Findings) {
     // Lists are fetched once per actor and checked per target.
     let res = s.get("/api/v1/regions").await;
     assert_eq!(res.status(), StatusCode::OK, "{who}: GET /regions");
@@ -575,7 +566,7 @@ both_backends! {
         for (role, place) in all {
             let who = format!("{}.{role}", place.key);
             let s = app.login(&who).await;
-            api_row(&app, &w, &s, &who, role, place, &mut serial, &mut api).await;
+            api_row(&w, &s, &who, role, place, &mut serial, &mut api).await;
             page_row(&w, &s, &who, role, place, &mut pages).await;
         }
         api.assert_empty("API matrix");
