@@ -4,4 +4,7 @@
 
 mod catalogue;
 mod common;
+mod devices;
 mod foundation;
+mod matrix;
+mod security;
