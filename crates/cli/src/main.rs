@@ -1,5 +1,6 @@
 //! The `onestop` binary: configuration, subcommands, start-up and graceful shutdown.
 mod app;
+mod backup;
 mod config;
 
 use anyhow::{Context, Result, bail};
@@ -54,6 +55,23 @@ enum Command {
     /// Show the effective configuration (secrets masked).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Back up the database (online: the server may keep running), the audit checkpoints and
+    /// the uploaded files into a new directory, with a manifest of checksums.
+    Backup {
+        /// Directory to create (must not exist, or be empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup made by `onestop backup` into the configured database (stop the servers
+    /// first). Verifies checksums before, and row counts and the audit trail after.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace a database that is not empty (and copy over a non-empty storage.dir).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -251,7 +269,186 @@ async fn run(cli: Cli) -> Result<()> {
             print!("{}", config::redacted_toml(&cfg)?);
             Ok(())
         }
+        Command::Backup { to } => backup_command(&cfg, &to).await,
+        Command::Restore { from, force } => restore_command(&cfg, &from, force).await,
     }
+}
+
+/// A configuration value by dotted key, if set and not empty. Used for keys that other parts of
+/// the system add (`storage.dir`, `crypto.data_key`): backup covers them once they exist.
+fn config_str(cfg: &config::Config, dotted: &str) -> Option<String> {
+    let v = serde_json::to_value(cfg).ok()?;
+    let found = dotted.split('.').try_fold(&v, |cur, part| cur.get(part))?;
+    found.as_str().filter(|s| !s.trim().is_empty()).map(str::to_owned)
+}
+
+async fn backup_command(cfg: &config::Config, to: &std::path::Path) -> Result<()> {
+    let key = app::audit_key(cfg)?;
+    let mut opts = onestop_store::StoreOptions::new(cfg.database.url.expose());
+    opts.max_connections = 2;
+    let store = onestop_store::Store::open(&opts, key).await.with_context(|| {
+        format!(
+            "cannot open database {}",
+            onestop_store::redact_url(cfg.database.url.expose())
+        )
+    })?;
+    store.check_schema(true).await?;
+    let started = std::time::Instant::now();
+    let checkpoint_file = (!cfg.audit.checkpoint_file.is_empty()).then(|| PathBuf::from(&cfg.audit.checkpoint_file));
+    let storage_dir = config_str(cfg, "storage.dir").map(PathBuf::from);
+    let sources = backup::BackupSources {
+        checkpoint_file: checkpoint_file.as_deref(),
+        storage_dir: storage_dir.as_deref(),
+        data_key_configured: config_str(cfg, "crypto.data_key").is_some(),
+    };
+    let result = backup::backup(&store, to, &sources).await;
+    store.close().await;
+    let m = result?;
+    let rows: i64 = m.tables.values().sum();
+    let bytes: u64 = m.files.iter().map(|f| f.bytes).sum();
+    println!(
+        "Backup written to {} in {} ms: {} backend, schema version {}, {} tables, {rows} rows, {} files, {bytes} bytes.",
+        to.display(),
+        started.elapsed().as_millis(),
+        m.backend,
+        m.schema_version,
+        m.tables.len(),
+        m.files.len()
+    );
+    println!(
+        "Keep these keys safe and apart from the backup (see {}): {}",
+        backup::KEYS_FILE,
+        m.keys_to_keep.join(", ")
+    );
+    Ok(())
+}
+
+async fn restore_command(cfg: &config::Config, from: &std::path::Path, force: bool) -> Result<()> {
+    let url = cfg.database.url.expose();
+    let shown = onestop_store::redact_url(url);
+    let m = backup::read_and_verify(from)?;
+    println!("Backup {} verified: {} files match their checksums.", from.display(), m.files.len());
+    let backend = backup::manifest_backend(&m)?;
+    let target = onestop_store::Backend::from_url(url)?;
+    if backend != target {
+        bail!(
+            "this is a {} backup; it cannot be restored into {} ({})",
+            backend.name(),
+            shown,
+            target.name()
+        );
+    }
+    let known = onestop_store::migrate::known_version();
+    if m.schema_version > known {
+        bail!(
+            "the backup has schema version {}, newer than this onestop knows ({known}); restore it with onestop {} or later",
+            m.schema_version,
+            m.onestop_version
+        );
+    }
+    onestop_store::backup::restore(url, &from.join(&m.database), force).await?;
+    let restored = onestop_store::backup::snapshot_at(url).await?;
+    let mismatched: Vec<String> = m
+        .tables
+        .iter()
+        .filter(|(t, n)| restored.row_counts.get(*t) != Some(n))
+        .map(|(t, n)| format!("{t}: {n} in the backup, {:?} restored", restored.row_counts.get(t)))
+        .collect();
+    if !mismatched.is_empty() {
+        bail!("the restored database differs from the backup:\n  {}", mismatched.join("\n  "));
+    }
+    let rows: i64 = restored.row_counts.values().sum();
+    println!(
+        "Database {shown} restored: {} tables, {rows} rows, matching the manifest.",
+        restored.row_counts.len()
+    );
+    if m.schema_version < known {
+        println!(
+            "The backup has schema version {}; run `onestop migrate` (or start the server) to bring it to {known}.",
+            m.schema_version
+        );
+    }
+    let has_files = from.join(backup::FILES_DIR).is_dir();
+    match config_str(cfg, "storage.dir") {
+        Some(dir) if has_files => {
+            let n = backup::restore_files(from, std::path::Path::new(&dir), force)?;
+            println!("Uploaded files restored into {dir}: {n} files.");
+        }
+        None if has_files => println!(
+            "The backup holds uploaded files, but storage.dir is not configured: copy {} into it.",
+            from.join(backup::FILES_DIR).display()
+        ),
+        _ => {}
+    }
+    // The audit trail, against the checkpoints taken with the backup.
+    let checkpoints = from.join(backup::CHECKPOINTS);
+    let Ok(key) = app::audit_key(cfg) else {
+        println!(
+            "Audit trail NOT verified: audit.hmac_key is not set. Set it to the key named in {} and run\n  \
+             onestop audit verify --checkpoints {}",
+            from.join(backup::KEYS_FILE).display(),
+            checkpoints.display()
+        );
+        return Ok(());
+    };
+    let checkpoint = read_last_checkpoint(&checkpoints, &key)?;
+    let mut opts = onestop_store::StoreOptions::new(url);
+    opts.max_connections = 2;
+    let store = onestop_store::Store::open(&opts, key).await?;
+    let report = store.audit_verify(checkpoint.as_ref()).await;
+    store.close().await;
+    let report = report?;
+    if !report.faults.is_empty() {
+        for f in &report.faults {
+            println!("BROKEN: {f}");
+        }
+        bail!(
+            "the restored audit trail does not verify ({} broken chain(s)): is audit.hmac_key the key this backup was made with?",
+            report.faults.len()
+        );
+    }
+    println!(
+        "Audit trail OK: {} chains, {} entries verified{}.",
+        report.chains,
+        report.entries,
+        if checkpoint.is_some() {
+            " against the backup's last checkpoint"
+        } else {
+            ""
+        }
+    );
+    if !cfg.audit.checkpoint_file.is_empty() {
+        println!(
+            "Note: {} may hold checkpoints newer than this backup; `onestop audit verify` reports the entries \
+             made after the backup as missing until the server writes its next checkpoint. Keep the old file: \
+             it records what the restore rolled back.",
+            cfg.audit.checkpoint_file
+        );
+    }
+    Ok(())
+}
+
+/// The last checkpoint in `file`, checked against `key`; None when the file is absent or empty.
+fn read_last_checkpoint(
+    file: &std::path::Path,
+    key: &onestop_domain::audit::AuditKey,
+) -> Result<Option<onestop_domain::audit::Checkpoint>> {
+    if !file.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(file)?;
+    let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let cp: onestop_domain::audit::Checkpoint = serde_json::from_str(line)
+        .with_context(|| format!("the last checkpoint in {} is unreadable", file.display()))?;
+    if !cp.is_authentic(key) {
+        bail!(
+            "the last checkpoint in {} is not signed with this key (forged, or another audit.hmac_key?)",
+            file.display()
+        );
+    }
+    Ok(Some(cp))
 }
 
 fn read_password(from_stdin: bool) -> Result<(String, bool)> {
@@ -391,25 +588,8 @@ async fn audit_command(cfg: &config::Config, cmd: AuditCommand) -> Result<()> {
             let file = checkpoints.or(default_file);
             let key = app::audit_key(cfg)?;
             let checkpoint = match &file {
-                Some(f) if f.exists() => {
-                    let text = std::fs::read_to_string(f)?;
-                    let last = text.lines().rev().find(|l| !l.trim().is_empty());
-                    match last {
-                        Some(line) => {
-                            let cp: onestop_domain::audit::Checkpoint = serde_json::from_str(line)
-                                .with_context(|| format!("the last checkpoint in {} is unreadable", f.display()))?;
-                            if !cp.is_authentic(&key) {
-                                bail!(
-                                    "the last checkpoint in {} is not signed with this key (forged?)",
-                                    f.display()
-                                );
-                            }
-                            Some(cp)
-                        }
-                        None => None,
-                    }
-                }
-                _ => None,
+                Some(f) => read_last_checkpoint(f, &key)?,
+                None => None,
             };
             if checkpoint.is_none() {
                 println!("No checkpoint found: verifying the chains' own integrity only.");

@@ -4,6 +4,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod audit;
+pub mod backup;
 pub mod devices;
 pub mod error;
 pub mod leases;
@@ -97,6 +98,7 @@ struct Inner {
     writer: writer::Writer,
     audit_key: AuditKey,
     events: broadcast::Sender<Notification>,
+    url: String,
     url_redacted: String,
 }
 
@@ -178,6 +180,7 @@ impl Store {
                 writer,
                 audit_key,
                 events,
+                url: opts.url.clone(),
                 url_redacted: redact_url(&opts.url),
             }),
         })
@@ -190,6 +193,11 @@ impl Store {
     /// The pool for reads. On SQLite its connections are read-only (`query_only`).
     pub fn read(&self) -> &sqlx::AnyPool {
         &self.inner.read
+    }
+
+    /// The database URL (with any password: never log it; see `redact_url`).
+    pub(crate) fn url(&self) -> &str {
+        &self.inner.url
     }
 
     pub(crate) fn audit_key(&self) -> &AuditKey {

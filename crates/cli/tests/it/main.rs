@@ -2,5 +2,6 @@
 //! PostgreSQL when ONESTOP_TEST_PG holds a server URL; each on a database of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod backup;
 mod common;
 mod foundation;

@@ -65,7 +65,7 @@ pub fn router() -> Router<AppState> {
         search_audit
     ),
     components(schemas(ErrorBody)),
-    modifiers(&SecurityAddon)
+    modifiers(&SecurityAddon, &BodyErrors)
 )]
 pub struct ApiDoc;
 
@@ -86,6 +86,41 @@ impl utoipa::Modify for SecurityAddon {
             utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new()),
             utoipa::openapi::security::SecurityRequirement::new("session", Vec::<String>::new()),
         ]);
+    }
+}
+
+/// Every operation that takes a JSON body can also answer 400 (not JSON), 413 (over the body
+/// limit) and 415 (no `Content-Type: application/json`), from the `ApiJson` extractor. Declared
+/// here once rather than on each handler (found missing by schemathesis: scripts/api-fuzz).
+struct BodyErrors;
+impl utoipa::Modify for BodyErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                if op.request_body.is_none() {
+                    continue;
+                }
+                let responses = &mut op.responses.responses;
+                for (code, description) in [
+                    ("400", "The body is not valid JSON (`malformed_json`)"),
+                    ("413", "The body is larger than the server accepts (`payload_too_large`)"),
+                    ("415", "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`)"),
+                ] {
+                    responses.entry(code.to_owned()).or_insert_with(|| error(description).into());
+                }
+            }
+        }
     }
 }
 

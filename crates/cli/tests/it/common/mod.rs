@@ -176,6 +176,34 @@ impl TestDb {
         }
     }
 
+    /// A database with nothing in it, not even the schema (a restore target).
+    pub async fn empty(db: Db) -> Self {
+        match db {
+            Db::Sqlite => {
+                let dir = TempDir::new("empty");
+                TestDb {
+                    url: format!("sqlite://{}/restored.db", dir.0.display()),
+                    pg_name: None,
+                    _dir: Some(dir),
+                }
+            }
+            Db::Postgres => {
+                use sqlx::Executor;
+                let name = format!("onestop_e_{:x}", rand::random::<u64>());
+                let mut admin = pg_admin().await;
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .unwrap();
+                TestDb {
+                    url: pg_url_for(&name),
+                    pg_name: Some(name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
     /// A plain connection pool that can write anything (to play someone with database access).
     pub async fn raw(&self) -> sqlx::AnyPool {
         sqlx::any::install_default_drivers();
