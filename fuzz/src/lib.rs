@@ -15,8 +15,11 @@ use onestop_domain::region::RegionCode;
 use onestop_domain::workflow::{self, Action, WorkflowDefinition};
 use std::collections::BTreeMap;
 
+/// A fuzz entry point: takes any bytes, panics only on a bug.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as the corpus directories are named.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("id_number", id_number),
     ("credit_code", credit_code),
     ("phone", phone),
@@ -36,9 +39,16 @@ pub fn id_number(data: &[u8]) {
     let Some(s) = text(data) else { return };
     if let Ok(id) = IdNumber::parse(s) {
         assert_eq!(id.as_str().len(), 18);
-        assert_eq!(IdNumber::parse(id.as_str()).as_ref(), Ok(&id), "canonical form re-parses");
+        assert_eq!(
+            IdNumber::parse(id.as_str()).as_ref(),
+            Ok(&id),
+            "canonical form re-parses"
+        );
         let _ = (id.masked(), id.is_male(), id.birth_date(), format!("{id:?}"));
-        assert!(!format!("{id:?}").contains(&id.as_str()[4..14]), "Debug masks the number");
+        assert!(
+            !format!("{id:?}").contains(&id.as_str()[4..14]),
+            "Debug masks the number"
+        );
     }
     let _ = IdNumber::parse_as_of(s, jiff::civil::date(2026, 3, 18));
 }
@@ -75,7 +85,11 @@ pub fn tracking_code(data: &[u8]) {
     let Some(s) = text(data) else { return };
     if let Ok(t) = TrackingCode::parse(s) {
         assert_eq!(t.as_str().len(), TrackingCode::LEN);
-        assert_eq!(TrackingCode::parse(&t.grouped()).as_ref(), Ok(&t), "printed form re-parses");
+        assert_eq!(
+            TrackingCode::parse(&t.grouped()).as_ref(),
+            Ok(&t),
+            "printed form re-parses"
+        );
         let _ = format!("{t:?}");
     }
     if let Ok(bytes) = <[u8; 10]>::try_from(data) {
@@ -197,8 +211,10 @@ pub fn form_submission(data: &[u8]) {
         }
         Err(errors) => assert!(!errors.is_empty()),
     }
-    let json: serde_json::Map<String, serde_json::Value> =
-        values.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+    let json: serde_json::Map<String, serde_json::Value> = values
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
     let _ = onestop_domain::form::validate_json_submission(&def, &json, today);
 }
 
@@ -206,7 +222,9 @@ pub fn form_submission(data: &[u8]) {
 /// first action it allows, for at most 200 moves.
 pub fn workflow_json(data: &[u8]) {
     let Some(s) = text(data) else { return };
-    let Ok(def) = WorkflowDefinition::from_json(s) else { return };
+    let Ok(def) = WorkflowDefinition::from_json(s) else {
+        return;
+    };
     let again = WorkflowDefinition::from_json(&def.to_json()).expect("to_json output parses");
     assert_eq!(again, def);
     let _ = workflow::distance_to_end(&def);
@@ -220,7 +238,9 @@ pub fn workflow_json(data: &[u8]) {
             break;
         }
         let open: Vec<_> = state.open_steps().cloned().collect();
-        let Some(step) = open.get(round % open.len().max(1)) else { break };
+        let Some(step) = open.get(round % open.len().max(1)) else {
+            break;
+        };
         let Some(action) = def
             .step(step)
             .and_then(|d| Action::ALL.into_iter().find(|a| d.transition(*a).is_some()))

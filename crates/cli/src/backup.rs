@@ -88,7 +88,10 @@ fn files_under(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
             files_under(base, &path, out)?;
         } else if ty.is_file() {
             let rel = path.strip_prefix(base).unwrap_or(&path);
-            let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            let parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
             out.push(parts.join("/"));
         }
         // Symlinks and other special files are not followed: uploads are plain files.
@@ -107,8 +110,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<u64> {
         if ty.is_dir() {
             n += copy_tree(&entry.path(), &target)?;
         } else if ty.is_file() {
-            std::fs::copy(entry.path(), &target)
-                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+            std::fs::copy(entry.path(), &target).with_context(|| format!("cannot copy {}", entry.path().display()))?;
             n += 1;
         }
     }
@@ -211,9 +213,14 @@ pub async fn backup(store: &onestop_store::Store, dest: &Path, src: &BackupSourc
     if dest.exists() {
         std::fs::remove_dir(dest)?;
     }
-    std::fs::rename(&partial, dest).with_context(|| format!("cannot rename {} to {}", partial.display(), dest.display()))?;
+    std::fs::rename(&partial, dest)
+        .with_context(|| format!("cannot rename {} to {}", partial.display(), dest.display()))?;
     if let Some(parent) = dest.parent()
-        && let Ok(d) = std::fs::File::open(if parent.as_os_str().is_empty() { Path::new(".") } else { parent })
+        && let Ok(d) = std::fs::File::open(if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        })
     {
         let _ = d.sync_all();
     }
@@ -226,7 +233,10 @@ pub fn read_and_verify(dir: &Path) -> Result<Manifest> {
         .with_context(|| format!("{} is not a OneStop backup (no {MANIFEST})", dir.display()))?;
     let m: Manifest = serde_json::from_str(&text).with_context(|| format!("{MANIFEST} is unreadable"))?;
     if m.format != FORMAT {
-        bail!("backup format {} is not supported by this onestop (format {FORMAT})", m.format);
+        bail!(
+            "backup format {} is not supported by this onestop (format {FORMAT})",
+            m.format
+        );
     }
     if !m.files.iter().any(|f| f.path == m.database) {
         bail!("the manifest does not list the database file {}", m.database);
@@ -280,7 +290,10 @@ mod tests {
 
     #[test]
     fn the_keys_note_names_keys_and_holds_no_value() {
-        let note = keys_note(&["audit.hmac_key".into(), "crypto.data_key".into()], "2026-03-18T01:30:00Z");
+        let note = keys_note(
+            &["audit.hmac_key".into(), "crypto.data_key".into()],
+            "2026-03-18T01:30:00Z",
+        );
         assert!(note.contains("- audit.hmac_key:"));
         assert!(note.contains("- crypto.data_key:"));
     }

@@ -327,7 +327,11 @@ async fn restore_command(cfg: &config::Config, from: &std::path::Path, force: bo
     let url = cfg.database.url.expose();
     let shown = onestop_store::redact_url(url);
     let m = backup::read_and_verify(from)?;
-    println!("Backup {} verified: {} files match their checksums.", from.display(), m.files.len());
+    println!(
+        "Backup {} verified: {} files match their checksums.",
+        from.display(),
+        m.files.len()
+    );
     let backend = backup::manifest_backend(&m)?;
     let target = onestop_store::Backend::from_url(url)?;
     if backend != target {
@@ -355,7 +359,10 @@ async fn restore_command(cfg: &config::Config, from: &std::path::Path, force: bo
         .map(|(t, n)| format!("{t}: {n} in the backup, {:?} restored", restored.row_counts.get(t)))
         .collect();
     if !mismatched.is_empty() {
-        bail!("the restored database differs from the backup:\n  {}", mismatched.join("\n  "));
+        bail!(
+            "the restored database differs from the backup:\n  {}",
+            mismatched.join("\n  ")
+        );
     }
     let rows: i64 = restored.row_counts.values().sum();
     println!(

@@ -9,7 +9,9 @@ mod targets;
 use std::path::{Path, PathBuf};
 
 fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target)
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {
@@ -42,7 +44,12 @@ fn every_saved_input_replays_without_panic() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {total} inputs panicked:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {total} inputs panicked:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

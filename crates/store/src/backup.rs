@@ -60,7 +60,9 @@ impl Store {
                 let mut copy = sqlx::AnyConnection::connect(&url).await?;
                 let check: String = sqlx::query_scalar("PRAGMA quick_check").fetch_one(&mut copy).await?;
                 if check != "ok" {
-                    return Err(StoreError::Backup(format!("the copy fails its integrity check: {check}")));
+                    return Err(StoreError::Backup(format!(
+                        "the copy fails its integrity check: {check}"
+                    )));
                 }
                 let snapshot = snapshot_of(&mut copy, Backend::Sqlite).await?;
                 copy.close().await?;
@@ -239,7 +241,9 @@ pub fn sqlite_path(url: &str) -> Result<PathBuf, StoreError> {
         .ok_or_else(|| StoreError::Config("not a sqlite:// URL".into()))?;
     let path = rest.split('?').next().unwrap_or(rest);
     if path.is_empty() || path == ":memory:" {
-        return Err(StoreError::Config("an in-memory SQLite database cannot be backed up or restored".into()));
+        return Err(StoreError::Config(
+            "an in-memory SQLite database cannot be backed up or restored".into(),
+        ));
     }
     Ok(PathBuf::from(path))
 }
@@ -252,7 +256,11 @@ fn sync_file(path: &Path) -> Result<(), StoreError> {
 
 fn sync_dir(dir: &Path) {
     // Best effort: not every platform can open a directory to sync it.
-    if let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) {
+    if let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) {
         let _ = d.sync_all();
     }
 }

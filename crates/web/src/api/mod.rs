@@ -101,12 +101,20 @@ impl utoipa::Modify for BodyErrors {
                 .description(description)
                 .content(
                     "application/json",
-                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
                 )
                 .build()
         };
         for item in openapi.paths.paths.values_mut() {
-            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
             for op in ops.into_iter().flatten() {
                 if op.request_body.is_none() {
                     continue;
@@ -114,10 +122,18 @@ impl utoipa::Modify for BodyErrors {
                 let responses = &mut op.responses.responses;
                 for (code, description) in [
                     ("400", "The body is not valid JSON (`malformed_json`)"),
-                    ("413", "The body is larger than the server accepts (`payload_too_large`)"),
-                    ("415", "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`)"),
+                    (
+                        "413",
+                        "The body is larger than the server accepts (`payload_too_large`)",
+                    ),
+                    (
+                        "415",
+                        "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`)",
+                    ),
                 ] {
-                    responses.entry(code.to_owned()).or_insert_with(|| error(description).into());
+                    responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| error(description).into());
                 }
             }
         }
