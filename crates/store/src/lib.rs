@@ -7,8 +7,10 @@ pub mod audit;
 pub mod devices;
 pub mod error;
 pub mod leases;
+mod listen;
 pub mod migrate;
 pub mod org;
+pub mod queue;
 pub mod ratelimit;
 pub mod regions;
 pub mod sessions;
@@ -170,6 +172,9 @@ impl Store {
             }
         };
         let (events, _) = broadcast::channel(4096);
+        if backend == Backend::Postgres {
+            listen::spawn(opts.url.clone(), events.clone());
+        }
         let writer = writer::Writer::start(backend, write, opts.max_batch.max(1), Arc::new(audit_key.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
