@@ -95,6 +95,7 @@ pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool, Api
             };
             crate::ops::create_window(state, &sys, input).await?;
         }
+        crate::queue::sim::seed_hall(state, &sys, hall.id).await?;
         for role in Role::ALL {
             let display = format!("{}（{}）", GIVEN[n % GIVEN.len()], role.label());
             n += 1;

@@ -15,6 +15,8 @@ use onestop_store::org::Unit;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+pub mod queue;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/session", post(login).delete(logout))
@@ -50,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/device", get(device_me))
         .route("/audit", get(search_audit))
         .route("/openapi.json", get(openapi_json))
+        .merge(queue::router())
 }
 
 #[derive(OpenApi)]
@@ -91,8 +94,13 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
+/// The whole document: the foundation's paths and every feature module's.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi().merge_from(queue::QueueApiDoc::openapi())
+}
+
 async fn openapi_json() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+    Json(openapi())
 }
 
 // ---- DTOs ------------------------------------------------------------------------------------

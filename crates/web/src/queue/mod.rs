@@ -87,7 +87,7 @@ impl Taker {
 }
 
 /// A freshly taken ticket, as printed on the slip.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TakenTicket {
     pub id: i64,
     pub hall_id: i64,
@@ -96,7 +96,8 @@ pub struct TakenTicket {
     pub code: String,
     pub category: String,
     pub category_name: String,
-    pub priority: PriorityGroup,
+    /// none, senior70, disabled or green_channel
+    pub priority: String,
     pub issued_at: i64,
     pub ahead: i64,
     /// Minutes; `None` when no open window serves the category now.
@@ -229,7 +230,7 @@ pub async fn take_ticket(
         code,
         category: cat.prefix,
         category_name: cat.name,
-        priority,
+        priority: q::priority_str(priority).to_owned(),
         issued_at: now.as_millisecond(),
         ahead,
         estimated_wait_min: estimate,
@@ -294,7 +295,7 @@ fn serving_of(window_id: i64, maps: &[q::Mapping]) -> WindowServing<i64> {
 }
 
 /// What a window action returns: the window's state and the ticket it acted on.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WindowOutcome {
     pub window_id: i64,
     pub window_state: String,
@@ -304,7 +305,7 @@ pub struct WindowOutcome {
 }
 
 /// A ticket as staff see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TicketView {
     pub id: i64,
     pub ticket_no: String,
@@ -855,7 +856,7 @@ pub async fn create_category(state: &AppState, p: &Principal, hall_id: i64, pref
 
 // ---- floor and board views -------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CategoryFloor {
     pub id: i64,
     pub prefix: String,
@@ -866,7 +867,7 @@ pub struct CategoryFloor {
     pub estimated_wait_min: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WindowFloor {
     pub id: i64,
     pub number: String,
@@ -875,19 +876,33 @@ pub struct WindowFloor {
     pub state: String,
     pub clerk_name: String,
     pub current: Option<TicketView>,
-    /// (prefix, rank)
-    pub categories: Vec<(String, i64)>,
+    pub categories: Vec<Served>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A category a window serves and its rank there (1 = main).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Served {
+    pub category: String,
+    pub rank: i64,
+}
+
+/// One call shown on the board.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RecentCall {
+    pub ticket_no: String,
+    pub window_no: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Floor {
     pub hall_id: i64,
     pub hall_name: String,
     pub at: i64,
     pub categories: Vec<CategoryFloor>,
     pub windows: Vec<WindowFloor>,
-    /// (ticket no, window no, at) newest first.
-    pub recent_calls: Vec<(String, String, i64)>,
+    /// Newest first.
+    pub recent_calls: Vec<RecentCall>,
     pub parked: Vec<TicketView>,
 }
 
@@ -942,7 +957,10 @@ pub async fn floor_unchecked(state: &AppState, hall: &org::Hall) -> ApiResult<Fl
             categories: maps
                 .iter()
                 .filter(|m| m.window_id == w.window_id)
-                .map(|m| (m.prefix.clone(), m.rank))
+                .map(|m| Served {
+                    category: m.prefix.clone(),
+                    rank: m.rank,
+                })
                 .collect(),
         })
         .collect();
@@ -952,7 +970,11 @@ pub async fn floor_unchecked(state: &AppState, hall: &org::Hall) -> ApiResult<Fl
         at: now.as_millisecond(),
         categories,
         windows,
-        recent_calls: q::recent_calls(read, hall.id, 10).await?,
+        recent_calls: q::recent_calls(read, hall.id, 10)
+            .await?
+            .into_iter()
+            .map(|(ticket_no, window_no, at)| RecentCall { ticket_no, window_no, at })
+            .collect(),
         parked: queued.iter().filter(|t| t.state == "parked").map(TicketView::from).collect(),
     })
 }
@@ -967,7 +989,7 @@ pub async fn floor(state: &AppState, p: &Principal, hall_id: i64) -> ApiResult<F
 }
 
 /// A ticket as the public follow page shows it (no personal data).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PublicTicket {
     pub ticket_no: String,
     pub hall_name: String,
@@ -1007,7 +1029,7 @@ pub async fn public_ticket(state: &AppState, code: &str) -> ApiResult<PublicTick
 }
 
 /// Daily statistics of a hall per category, read from the counters only.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CategoryStats {
     pub category: String,
     pub name: String,
@@ -1081,7 +1103,7 @@ fn mask_name(name: &str) -> String {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Booking {
     pub code: String,
     pub hall_id: i64,
@@ -1265,7 +1287,7 @@ pub async fn check_in(state: &AppState, device_id: i64, hall_id: i64, code: Opti
         code: tcode,
         category: cat.prefix,
         category_name: cat.name,
-        priority: PriorityGroup::None,
+        priority: "none".into(),
         issued_at: now.as_millisecond(),
         ahead,
         estimated_wait_min: est,
