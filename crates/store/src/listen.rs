@@ -47,10 +47,7 @@ pub(crate) fn spawn(url: String, events: broadcast::Sender<Notification>) {
     });
 }
 
-async fn listen_once(
-    url: &str,
-    weak: &broadcast::WeakSender<Notification>,
-) -> Result<(), sqlx::Error> {
+async fn listen_once(url: &str, weak: &broadcast::WeakSender<Notification>) -> Result<(), sqlx::Error> {
     let mut listener = sqlx::postgres::PgListener::connect(url).await?;
     // Reconnection is ours to do (with the resync above), not the driver's silent one.
     listener.ignore_pool_close_event(false);

@@ -3,9 +3,7 @@
 //! appointment slots and bookings. Only SQL lives here; the rules (which ticket is next, which
 //! moves are legal) come from `onestop_domain::queue` and are applied by the caller.
 use crate::{StoreError, Tx, ms, ts};
-use onestop_domain::queue::{
-    CategoryPrefix, PriorityGroup, Ticket, TicketNo, TicketSource, TicketState,
-};
+use onestop_domain::queue::{CategoryPrefix, PriorityGroup, Ticket, TicketNo, TicketSource, TicketState};
 use serde::Serialize;
 use sqlx::{Any, Executor};
 
@@ -99,7 +97,10 @@ const FLOOR_SQL: &str = "SELECT w.id AS window_id, w.hall_id, w.number, w.name, 
         s.current_ticket_id, s.updated_at
     FROM windows w LEFT JOIN window_status s ON s.window_id = w.id";
 
-pub async fn floor<'e, E: Executor<'e, Database = Any>>(ex: E, hall_id: i64) -> Result<Vec<WindowFloorRow>, StoreError> {
+pub async fn floor<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    hall_id: i64,
+) -> Result<Vec<WindowFloorRow>, StoreError> {
     Ok(sqlx::query_as::<_, WindowFloorRow>(sqlx::AssertSqlSafe(format!(
         "{FLOOR_SQL} WHERE w.hall_id = $1 AND w.closed_at IS NULL ORDER BY LENGTH(w.number), w.number"
     )))
@@ -108,7 +109,10 @@ pub async fn floor<'e, E: Executor<'e, Database = Any>>(ex: E, hall_id: i64) -> 
     .await?)
 }
 
-pub async fn floor_window<'e, E: Executor<'e, Database = Any>>(ex: E, window_id: i64) -> Result<WindowFloorRow, StoreError> {
+pub async fn floor_window<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    window_id: i64,
+) -> Result<WindowFloorRow, StoreError> {
     sqlx::query_as::<_, WindowFloorRow>(sqlx::AssertSqlSafe(format!("{FLOOR_SQL} WHERE w.id = $1")))
         .bind(window_id)
         .fetch_optional(ex)
@@ -156,7 +160,12 @@ pub async fn set_mappings(tx: &mut Tx, window_id: i64, cats: &[(i64, i64)]) -> R
 /// Takes the window's row lock for the rest of the transaction (creating its status row on first
 /// use) and returns its floor state. Every action at a window starts here, so two clicks or two
 /// processes acting on one window line up instead of interleaving.
-pub async fn lock_window(tx: &mut Tx, window_id: i64, hall_id: i64, at: jiff::Timestamp) -> Result<WindowFloorRow, StoreError> {
+pub async fn lock_window(
+    tx: &mut Tx,
+    window_id: i64,
+    hall_id: i64,
+    at: jiff::Timestamp,
+) -> Result<WindowFloorRow, StoreError> {
     sqlx::query(
         "INSERT INTO window_status (window_id, hall_id, state, updated_at) VALUES ($1, $2, 'closed', $3)
          ON CONFLICT (window_id) DO NOTHING",
@@ -243,7 +252,8 @@ pub struct TicketRow {
     pub served_by: Option<i64>,
 }
 
-const TICKET_SQL: &str = "SELECT t.id, t.hall_id, t.day, t.ticket_no, t.code, t.category_id, c.prefix AS category_prefix,
+const TICKET_SQL: &str =
+    "SELECT t.id, t.hall_id, t.day, t.ticket_no, t.code, t.category_id, c.prefix AS category_prefix,
         t.origin_category_id, t.priority, t.source, t.slot_start, t.slot_end, t.appointment_id, t.state,
         t.window_id, t.target_window_id, t.issued_at, t.called_at, t.recalls, t.service_started_at,
         t.finished_at, t.returned_at, t.served_by
@@ -337,7 +347,10 @@ pub async fn queued<'e, E: Executor<'e, Database = Any>>(ex: E, hall_id: i64) ->
 }
 
 /// Tickets at windows (called or serving) of a hall.
-pub async fn at_windows<'e, E: Executor<'e, Database = Any>>(ex: E, hall_id: i64) -> Result<Vec<TicketRow>, StoreError> {
+pub async fn at_windows<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    hall_id: i64,
+) -> Result<Vec<TicketRow>, StoreError> {
     Ok(sqlx::query_as::<_, TicketRow>(sqlx::AssertSqlSafe(format!(
         "{TICKET_SQL} WHERE t.hall_id = $1 AND t.state IN ('called', 'serving') ORDER BY t.called_at DESC"
     )))
@@ -491,7 +504,10 @@ pub fn hist_quantile(hist: &[i64; HIST_BUCKETS], p: f64, max_ms: i64) -> Option<
     for (i, n) in hist.iter().enumerate() {
         seen += n;
         if seen >= want {
-            let edge = HIST_EDGES_MIN.get(i).map(|m| *m as f64).unwrap_or(max_ms as f64 / 60_000.0);
+            let edge = HIST_EDGES_MIN
+                .get(i)
+                .map(|m| *m as f64)
+                .unwrap_or(max_ms as f64 / 60_000.0);
             return Some(edge.min(max_ms as f64 / 60_000.0).max(0.0));
         }
     }
@@ -545,9 +561,16 @@ pub async fn count(
         "service_count",
         "service_sum_ms",
     ];
-    let all: Vec<&str> = cols.iter().copied().chain(hist_cols.iter().map(String::as_str)).collect();
+    let all: Vec<&str> = cols
+        .iter()
+        .copied()
+        .chain(hist_cols.iter().map(String::as_str))
+        .collect();
     let placeholders: Vec<String> = (0..all.len() + 2).map(|i| format!("${}", i + 6)).collect();
-    let adds: Vec<String> = all.iter().map(|c| format!("{c} = queue_counters.{c} + excluded.{c}")).collect();
+    let adds: Vec<String> = all
+        .iter()
+        .map(|c| format!("{c} = queue_counters.{c} + excluded.{c}"))
+        .collect();
     let max = |c: &str| {
         format!("{c} = CASE WHEN excluded.{c} > queue_counters.{c} THEN excluded.{c} ELSE queue_counters.{c} END")
     };
@@ -777,7 +800,8 @@ pub struct Appointment {
     pub ends_at: i64,
 }
 
-const APPT_SQL: &str = "SELECT a.id, a.slot_id, a.hall_id, a.category_id, a.code, a.person_hash, a.name_masked, a.state,
+const APPT_SQL: &str =
+    "SELECT a.id, a.slot_id, a.hall_id, a.category_id, a.code, a.person_hash, a.name_masked, a.state,
         a.ticket_id, s.starts_at, s.ends_at
     FROM appointments a JOIN appointment_slots s ON s.id = a.slot_id";
 
@@ -785,10 +809,12 @@ pub async fn appointment_by_code<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     code: &str,
 ) -> Result<Option<Appointment>, StoreError> {
-    Ok(sqlx::query_as::<_, Appointment>(sqlx::AssertSqlSafe(format!("{APPT_SQL} WHERE a.code = $1")))
-        .bind(code)
-        .fetch_optional(ex)
-        .await?)
+    Ok(
+        sqlx::query_as::<_, Appointment>(sqlx::AssertSqlSafe(format!("{APPT_SQL} WHERE a.code = $1")))
+            .bind(code)
+            .fetch_optional(ex)
+            .await?,
+    )
 }
 
 /// Booked (not yet checked-in) appointments of a person in a hall, for check-in by ID number.
@@ -807,7 +833,10 @@ pub async fn appointments_of_person<'e, E: Executor<'e, Database = Any>>(
 }
 
 /// Days (as slot days) on which a person missed a booking.
-pub async fn no_show_days<'e, E: Executor<'e, Database = Any>>(ex: E, person_hash: &str) -> Result<Vec<String>, StoreError> {
+pub async fn no_show_days<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    person_hash: &str,
+) -> Result<Vec<String>, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT s.day FROM appointments a JOIN appointment_slots s ON s.id = a.slot_id
          WHERE a.person_hash = $1 AND a.state = 'no_show'",

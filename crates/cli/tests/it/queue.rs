@@ -30,7 +30,10 @@ fn window(ws: &[(String, i64)], n: &str) -> i64 {
 async fn paired(app: &TestApp, hall_id: i64, kind: &str) -> (i64, String) {
     let m = app.token("luoping.manager").await;
     let res = m
-        .post("/api/v1/devices", &json!({"hall_id": hall_id, "kind": kind, "name": format!("测试{kind}")}))
+        .post(
+            "/api/v1/devices",
+            &json!({"hall_id": hall_id, "kind": kind, "name": format!("测试{kind}")}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let body: Value = res.json().await.unwrap();
@@ -43,7 +46,10 @@ async fn paired(app: &TestApp, hall_id: i64, kind: &str) -> (i64, String) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
-    (body["device"]["id"].as_i64().unwrap(), body["credential"].as_str().unwrap().to_owned())
+    (
+        body["device"]["id"].as_i64().unwrap(),
+        body["credential"].as_str().unwrap().to_owned(),
+    )
 }
 
 async fn kiosk_take(app: &TestApp, cred: &str, category: &str) -> reqwest::Response {
@@ -270,13 +276,22 @@ async fn next_event(res: &mut reqwest::Response, kind: &str) -> Value {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut buf = String::new();
     loop {
-        let chunk = tokio::time::timeout_at(deadline, res.chunk()).await.expect("no event in time").unwrap().unwrap();
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .expect("no event in time")
+            .unwrap()
+            .unwrap();
         buf.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buf.find("\n\n") {
             let frame: String = buf[..end].to_owned();
             buf.drain(..end + 2);
-            let event = frame.lines().find_map(|l| l.strip_prefix("event: ").or_else(|| l.strip_prefix("event:"))).unwrap_or("");
-            let data = frame.lines().find_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")));
+            let event = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("event: ").or_else(|| l.strip_prefix("event:")))
+                .unwrap_or("");
+            let data = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")));
             if event == kind {
                 return serde_json::from_str(data.unwrap_or("{}")).unwrap();
             }
@@ -330,10 +345,21 @@ async fn postgres_board_on_a_second_process_hears_a_call() {
     assert_eq!(stream.status(), StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let clerk = app.token("luoping.clerk").await;
-    clerk.post(&format!("/api/v1/queue/halls/{hall}/tickets"), &json!({"category": "A"})).await;
+    clerk
+        .post(
+            &format!("/api/v1/queue/halls/{hall}/tickets"),
+            &json!({"category": "A"}),
+        )
+        .await;
     let w = window(&ws, "3");
     clerk.post(&format!("/api/v1/queue/windows/{w}/open"), &json!({})).await;
-    assert_eq!(clerk.post(&format!("/api/v1/queue/windows/{w}/call-next"), &json!({})).await.status(), StatusCode::OK);
+    assert_eq!(
+        clerk
+            .post(&format!("/api/v1/queue/windows/{w}/call-next"), &json!({}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
     let ev = next_event(&mut stream, "call").await;
     assert_eq!(ev["ticket_no"], "A001");
     assert_eq!(ev["window_no"], "3");
@@ -347,8 +373,12 @@ async fn postgres_notification_reaches_a_second_store() {
     }
     let db = TestDb::new(Db::Postgres).await;
     let key = || onestop_domain::audit::AuditKey::new(AUDIT_KEY.as_bytes().to_vec()).unwrap();
-    let a = onestop_store::Store::open(&onestop_store::StoreOptions::new(&db.url), key()).await.unwrap();
-    let b = onestop_store::Store::open(&onestop_store::StoreOptions::new(&db.url), key()).await.unwrap();
+    let a = onestop_store::Store::open(&onestop_store::StoreOptions::new(&db.url), key())
+        .await
+        .unwrap();
+    let b = onestop_store::Store::open(&onestop_store::StoreOptions::new(&db.url), key())
+        .await
+        .unwrap();
     let mut rx = b.subscribe();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     a.write(|tx| Box::pin(async move { tx.notify("queue", "hello from a".into()).await }))
@@ -443,5 +473,49 @@ both_backends! {
         for path in ["/api/v1/queue/windows/{id}/call-next", "/api/v1/queue/kiosk/tickets", "/api/v1/queue/board/events", "/api/v1/queue/appointments"] {
             assert!(doc["paths"][path].is_object(), "{path} is not documented");
         }
+    }
+}
+
+both_backends! {
+    async fn pages_of_the_floor_render(app: TestApp) {
+        let (hall, ws) = luoping(&app).await;
+        let clerk = app.login("luoping.clerk").await;
+        let w = window(&ws, "1");
+        let res = clerk.get(&format!("/queue/window/{w}")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.text().await.unwrap().contains("呼叫下一位"));
+        // A refused action comes back to the console with the reason shown.
+        let res = clerk.form(&format!("/queue/window/{w}/call-next"), &[]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let res = clerk.form(&format!("/queue/window/{w}/open"), &[]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let manager = app.login("luoping.manager").await;
+        let page = manager.get(&format!("/queue/floor/{hall}")).await.text().await.unwrap();
+        assert!(page.contains("综合受理") && page.contains("服务中"));
+        assert_eq!(clerk.get("/queue").await.status(), StatusCode::OK);
+
+        // Kiosk: the device cookie opens the kiosk page; taking prints a slip with a QR code.
+        let (_, kiosk) = paired(&app, hall, "kiosk").await;
+        let k = TestApp::client();
+        let page = k.get(app.url("/device/kiosk")).header("cookie", format!("onestop_device={kiosk}")).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.text().await.unwrap().contains("企业开办"));
+        let slip = k.post(app.url("/device/kiosk/take")).header("cookie", format!("onestop_device={kiosk}"))
+            .form(&[("category", "A"), ("priority", "senior70")]).send().await.unwrap();
+        assert_eq!(slip.status(), StatusCode::OK);
+        let html = slip.text().await.unwrap();
+        assert!(html.contains("A001") && html.contains("<svg"));
+        let code = html.split("/t/").nth(1).unwrap().split('<').next().unwrap().trim().to_owned();
+        let follow = k.get(app.url(&format!("/t/{code}"))).send().await.unwrap();
+        assert_eq!(follow.status(), StatusCode::OK);
+        assert!(follow.text().await.unwrap().contains("等候中"));
+
+        // Board: a board page for a board device; a kiosk cannot open it.
+        let (_, board) = paired(&app, hall, "board").await;
+        let page = k.get(app.url("/device/board")).header("cookie", format!("onestop_device={board}")).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.text().await.unwrap().contains("EventSource"));
+        let page = k.get(app.url("/device/board")).header("cookie", format!("onestop_device={kiosk}")).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::FORBIDDEN);
     }
 }

@@ -28,7 +28,10 @@ pub fn router() -> Router<AppState> {
         .route("/queue/halls/{id}/floor", get(hall_floor))
         .route("/queue/halls/{id}/stats", get(hall_stats))
         .route("/queue/halls/{id}/events", get(hall_events))
-        .route("/queue/halls/{id}/categories", get(list_categories).post(create_category))
+        .route(
+            "/queue/halls/{id}/categories",
+            get(list_categories).post(create_category),
+        )
         .route("/queue/halls/{id}/tickets", post(staff_take))
         .route("/queue/halls/{id}/slots", get(list_slots).put(set_slots))
         .route("/queue/windows/{id}/open", post(window_open))
@@ -52,13 +55,47 @@ pub fn router() -> Router<AppState> {
 #[derive(OpenApi)]
 #[openapi(
     paths(
-        hall_floor, hall_stats, hall_events, list_categories, create_category, staff_take, list_slots, set_slots,
-        window_open, window_pause, window_resume, window_close, window_categories, call_next, walk_in, ticket_action,
-        kiosk_categories, kiosk_take, kiosk_check_in, board_snapshot, board_events, follow_ticket, book, cancel_booking
+        hall_floor,
+        hall_stats,
+        hall_events,
+        list_categories,
+        create_category,
+        staff_take,
+        list_slots,
+        set_slots,
+        window_open,
+        window_pause,
+        window_resume,
+        window_close,
+        window_categories,
+        call_next,
+        walk_in,
+        ticket_action,
+        kiosk_categories,
+        kiosk_take,
+        kiosk_check_in,
+        board_snapshot,
+        board_events,
+        follow_ticket,
+        book,
+        cancel_booking
     ),
     components(schemas(
-        TakenTicket, WindowOutcome, ops::TicketView, Floor, ops::CategoryFloor, ops::WindowFloor, ops::RecentCall,
-        Served, PublicTicket, CategoryStats, Booking, CategoryDto, SlotDto, WindowStateDto, WindowAction
+        TakenTicket,
+        WindowOutcome,
+        ops::TicketView,
+        Floor,
+        ops::CategoryFloor,
+        ops::WindowFloor,
+        ops::RecentCall,
+        Served,
+        PublicTicket,
+        CategoryStats,
+        Booking,
+        CategoryDto,
+        SlotDto,
+        WindowStateDto,
+        WindowAction
     ))
 )]
 pub struct QueueApiDoc;
@@ -220,7 +257,10 @@ pub struct SlotParams {
 
 fn parse_day(raw: Option<&str>) -> ApiResult<Option<jiff::civil::Date>> {
     raw.filter(|d| !d.is_empty())
-        .map(|d| d.parse().map_err(|_| ApiError::validation("date_invalid", "日期格式须为 YYYY-MM-DD")))
+        .map(|d| {
+            d.parse()
+                .map_err(|_| ApiError::validation("date_invalid", "日期格式须为 YYYY-MM-DD"))
+        })
         .transpose()
 }
 
@@ -257,11 +297,23 @@ async fn hall_events(State(state): S, Auth(p): Auth, ApiPath(id): ApiPath<i64>) 
 /// Queue categories of a hall.
 #[utoipa::path(get, path = "/api/v1/queue/halls/{id}/categories", params(("id" = i64, Path)),
     responses((status = 200, body = [CategoryDto]), (status = 404, body = ErrorBody)))]
-async fn list_categories(State(state): S, Auth(p): Auth, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Vec<CategoryDto>>> {
+async fn list_categories(
+    State(state): S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<CategoryDto>>> {
     let hall = onestop_store::org::hall(state.store.read(), id).await?;
-    p.require(Permission::RegionRead, &onestop_domain::region::RegionPath::from_stored(hall.region_path))?;
+    p.require(
+        Permission::RegionRead,
+        &onestop_domain::region::RegionPath::from_stored(hall.region_path),
+    )?;
     let cats = onestop_store::queue::categories(state.store.read(), id).await?;
-    Ok(Json(cats.into_iter().filter(|c| c.closed_at.is_none()).map(Into::into).collect()))
+    Ok(Json(
+        cats.into_iter()
+            .filter(|c| c.closed_at.is_none())
+            .map(Into::into)
+            .collect(),
+    ))
 }
 
 /// Creates a queue category (hall managers).
@@ -287,7 +339,10 @@ async fn staff_take(
     ApiJson(b): ApiJson<TakeRequest>,
 ) -> ApiResult<(StatusCode, Json<TakenTicket>)> {
     let hall = onestop_store::org::hall(state.store.read(), id).await?;
-    p.require(Permission::WindowWork, &onestop_domain::region::RegionPath::from_stored(hall.region_path))?;
+    p.require(
+        Permission::WindowWork,
+        &onestop_domain::region::RegionPath::from_stored(hall.region_path),
+    )?;
     let priority = ops::parse_priority(b.priority.as_deref())?;
     let t = ops::take_ticket(&state, id, &b.category, priority, Taker::Staff { actor: p.actor() }).await?;
     Ok((StatusCode::CREATED, Json(t)))
@@ -296,7 +351,11 @@ async fn staff_take(
 /// Bookable slots of a hall from today (public).
 #[utoipa::path(get, path = "/api/v1/queue/halls/{id}/slots", params(("id" = i64, Path), SlotParams), security(()),
     responses((status = 200, body = [SlotDto]), (status = 404, body = ErrorBody)))]
-async fn list_slots(State(state): S, ApiPath(id): ApiPath<i64>, ApiQuery(q): ApiQuery<SlotParams>) -> ApiResult<Json<Vec<SlotDto>>> {
+async fn list_slots(
+    State(state): S,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<SlotParams>,
+) -> ApiResult<Json<Vec<SlotDto>>> {
     onestop_store::org::hall(state.store.read(), id).await?;
     let slots = ops::open_slots(&state, id, q.days.unwrap_or(7)).await?;
     Ok(Json(slots.into_iter().map(Into::into).collect()))
@@ -316,7 +375,12 @@ async fn set_slots(
     Ok(Json(slots.into_iter().map(Into::into).collect()))
 }
 
-async fn change(state: &AppState, p: &crate::auth::Principal, id: i64, c: WindowChange) -> ApiResult<Json<WindowStateDto>> {
+async fn change(
+    state: &AppState,
+    p: &crate::auth::Principal,
+    id: i64,
+    c: WindowChange,
+) -> ApiResult<Json<WindowStateDto>> {
     Ok(Json(ops::change_window(state, p, id, c).await?.into()))
 }
 
@@ -401,7 +465,8 @@ async fn ticket_action(
     ApiPath((id, ticket_id, action)): ApiPath<(i64, i64, String)>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<WindowOutcome>> {
-    let action = WindowAction::parse(&action).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "没有这个操作"))?;
+    let action = WindowAction::parse(&action)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "没有这个操作"))?;
     // The body is optional: only a transfer needs one.
     let b: ActionRequest = if body.iter().all(u8::is_ascii_whitespace) {
         ActionRequest::default()
@@ -421,7 +486,11 @@ async fn ticket_action(
 /// Authenticates a device of `kind` and counts the request against its rate limit.
 pub async fn device_of_kind(state: &AppState, d: Device, kind: &str) -> ApiResult<Device> {
     if d.kind != kind {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "device_wrong_kind", "该设备类型不能执行此操作"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "device_wrong_kind",
+            "该设备类型不能执行此操作",
+        ));
     }
     crate::auth::rate_limit(
         state,
@@ -445,17 +514,32 @@ async fn kiosk_categories(State(state): S, DeviceAuth(d): DeviceAuth) -> ApiResu
 /// Takes a ticket at a kiosk (`Authorization: Device <credential>`). Rate-limited per device.
 #[utoipa::path(post, path = "/api/v1/queue/kiosk/tickets", request_body = TakeRequest, security(()),
     responses((status = 201, body = TakenTicket), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn kiosk_take(State(state): S, DeviceAuth(d): DeviceAuth, ApiJson(b): ApiJson<TakeRequest>) -> ApiResult<(StatusCode, Json<TakenTicket>)> {
+async fn kiosk_take(
+    State(state): S,
+    DeviceAuth(d): DeviceAuth,
+    ApiJson(b): ApiJson<TakeRequest>,
+) -> ApiResult<(StatusCode, Json<TakenTicket>)> {
     let d = device_of_kind(&state, d, "kiosk").await?;
     let priority = ops::parse_priority(b.priority.as_deref())?;
-    let t = ops::take_ticket(&state, d.hall_id, &b.category, priority, Taker::Kiosk { device_id: d.id }).await?;
+    let t = ops::take_ticket(
+        &state,
+        d.hall_id,
+        &b.category,
+        priority,
+        Taker::Kiosk { device_id: d.id },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(t)))
 }
 
 /// Checks in an appointment at a kiosk by booking code or ID number.
 #[utoipa::path(post, path = "/api/v1/queue/kiosk/check-in", request_body = CheckInRequest, security(()),
     responses((status = 201, body = TakenTicket), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
-async fn kiosk_check_in(State(state): S, DeviceAuth(d): DeviceAuth, ApiJson(b): ApiJson<CheckInRequest>) -> ApiResult<(StatusCode, Json<TakenTicket>)> {
+async fn kiosk_check_in(
+    State(state): S,
+    DeviceAuth(d): DeviceAuth,
+    ApiJson(b): ApiJson<CheckInRequest>,
+) -> ApiResult<(StatusCode, Json<TakenTicket>)> {
     let d = device_of_kind(&state, d, "kiosk").await?;
     let t = ops::check_in(&state, d.id, d.hall_id, b.code.as_deref(), b.id_number.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(t)))
@@ -479,14 +563,19 @@ async fn board_events(State(state): S, DeviceAuth(d): DeviceAuth) -> ApiResult<R
 }
 
 /// One event stream per hall: the queue notifications of that hall, as committed by any process.
-pub fn hall_stream(state: &AppState, hall_id: i64) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>> + use<>> {
+pub fn hall_stream(
+    state: &AppState,
+    hall_id: i64,
+) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>> + use<>> {
     use tokio::sync::broadcast::error::RecvError;
     let rx = state.store.subscribe();
     let stream = futures::stream::unfold(rx, move |mut rx| async move {
         loop {
             match rx.recv().await {
                 Ok(n) if n.channel == ops::CHANNEL => {
-                    let Ok(ev) = serde_json::from_str::<QueueEvent>(&n.payload) else { continue };
+                    let Ok(ev) = serde_json::from_str::<QueueEvent>(&n.payload) else {
+                        continue;
+                    };
                     if ev.hall_id != hall_id {
                         continue;
                     }
@@ -514,7 +603,13 @@ pub fn hall_stream(state: &AppState, hall_id: i64) -> Sse<impl futures::Stream<I
 async fn follow_ticket(State(state): S, req: axum::extract::Request) -> ApiResult<Json<PublicTicket>> {
     let (mut parts, _) = req.into_parts();
     let client = client_ip(&state, &parts).map(|c| c.to_string()).unwrap_or_default();
-    crate::auth::rate_limit(&state, format!("follow:addr:{client}"), 600, jiff::SignedDuration::from_mins(10)).await?;
+    crate::auth::rate_limit(
+        &state,
+        format!("follow:addr:{client}"),
+        600,
+        jiff::SignedDuration::from_mins(10),
+    )
+    .await?;
     let ApiPath(code) = ApiPath::<String>::from_request_parts(&mut parts, &state).await?;
     Ok(Json(ops::public_ticket(&state, &code).await?))
 }
@@ -530,7 +625,10 @@ async fn book(State(state): S, req: axum::extract::Request) -> ApiResult<(Status
         &state,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(ops::book(&state, b.slot_id, &b.id_number, &b.name, &client).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(ops::book(&state, b.slot_id, &b.id_number, &b.name, &client).await?),
+    ))
 }
 
 /// Cancels a booking (public; the booking code and the ID number must match).

@@ -23,6 +23,8 @@ use onestop_store::org::Unit;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub mod queue;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
@@ -48,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit_page))
         .route("/device/pair", get(pair_page).post(pair_submit))
         .route("/device", get(device_home))
+        .merge(queue::router())
 }
 
 // ---- cookies ---------------------------------------------------------------------------------
@@ -133,6 +136,7 @@ impl Chrome {
                 });
             }
         };
+        add("/queue", "nav.queue", Permission::WindowWork);
         add("/admin/regions", "nav.regions", Permission::RegionRead);
         add("/admin/users", "nav.users", Permission::StaffRead);
         add("/admin/devices", "nav.devices", Permission::DeviceManage);
@@ -147,7 +151,7 @@ impl Chrome {
     }
 }
 
-fn render<T: Template>(status: StatusCode, page: &T) -> Response {
+pub(crate) fn render<T: Template>(status: StatusCode, page: &T) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -204,7 +208,7 @@ impl IntoResponse for PageError {
     }
 }
 
-type PageResult = Result<Response, PageError>;
+pub(crate) type PageResult = Result<Response, PageError>;
 
 /// A logged-in staff member for a page; anonymous visitors are sent to the login page.
 pub struct PageAuth(pub Principal);
@@ -243,7 +247,7 @@ fn to_login(parts: &Parts) -> Response {
     Redirect::to(&target).into_response()
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => (b as char).to_string(),
@@ -299,14 +303,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for StaffForm<T> {
     }
 }
 
-fn page_err(p: &Principal) -> impl Fn(ApiError) -> PageError + '_ {
+pub(crate) fn page_err(p: &Principal) -> impl Fn(ApiError) -> PageError + '_ {
     move |err| PageError {
         err,
         chrome: Some(Chrome::for_principal(p, "")),
     }
 }
 
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
@@ -1068,6 +1072,8 @@ struct DeviceHomePage {
 async fn device_home(State(state): State<AppState>, req: Request) -> Response {
     let (mut parts, _) = req.into_parts();
     match crate::auth::DeviceAuth::from_request_parts(&mut parts, &state).await {
+        Ok(crate::auth::DeviceAuth(d)) if d.kind == "kiosk" => see_other("/device/kiosk"),
+        Ok(crate::auth::DeviceAuth(d)) if d.kind == "board" => see_other("/device/board"),
         Ok(crate::auth::DeviceAuth(d)) => {
             let hall_name = onestop_store::org::hall(state.store.read(), d.hall_id)
                 .await

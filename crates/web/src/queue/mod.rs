@@ -52,7 +52,14 @@ pub struct QueueEvent {
     pub waiting: Vec<(String, i64)>,
 }
 
-async fn notify(tx: &mut Tx, hall_id: i64, kind: &str, ticket_no: Option<String>, window_no: Option<String>, at: Timestamp) -> Result<(), StoreError> {
+async fn notify(
+    tx: &mut Tx,
+    hall_id: i64,
+    kind: &str,
+    ticket_no: Option<String>,
+    window_no: Option<String>,
+    at: Timestamp,
+) -> Result<(), StoreError> {
     let waiting = q::waiting_counts(tx.conn(), hall_id)
         .await?
         .into_iter()
@@ -121,7 +128,14 @@ async fn hall_scoped(state: &AppState, p: &Principal, hall_id: i64, perm: Permis
     Ok(h)
 }
 
-fn audit(actor: &str, region_id: i64, at: Timestamp, action: &'static str, id: i64, detail: serde_json::Value) -> AuditEntry {
+fn audit(
+    actor: &str,
+    region_id: i64,
+    at: Timestamp,
+    action: &'static str,
+    id: i64,
+    detail: serde_json::Value,
+) -> AuditEntry {
     AuditEntry {
         region_id,
         at,
@@ -176,9 +190,28 @@ async fn issue(
         },
     )
     .await?;
-    q::count(tx, hall.id, None, cat.id, now, day_start, CounterDelta { taken: 1, ..Default::default() }).await?;
-    tx.audit(audit(actor, hall.region_id, now, "ticket.take", id, json!({"no": t.no.to_string()})))
-        .await?;
+    q::count(
+        tx,
+        hall.id,
+        None,
+        cat.id,
+        now,
+        day_start,
+        CounterDelta {
+            taken: 1,
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.audit(audit(
+        actor,
+        hall.region_id,
+        now,
+        "ticket.take",
+        id,
+        json!({"no": t.no.to_string()}),
+    ))
+    .await?;
     Ok((id, t, code))
 }
 
@@ -377,7 +410,10 @@ async fn require_idle(tx: &mut Tx, w: &q::WindowFloorRow) -> Result<(), StoreErr
 /// Maps store conflicts that mean "not yours" to 403, the rest stay as they are.
 fn to_api(e: StoreError) -> ApiError {
     match e {
-        StoreError::Conflict { code: "window_not_yours", message } => ApiError::new(StatusCode::FORBIDDEN, "window_not_yours", message),
+        StoreError::Conflict {
+            code: "window_not_yours",
+            message,
+        } => ApiError::new(StatusCode::FORBIDDEN, "window_not_yours", message),
         other => other.into(),
     }
 }
@@ -427,12 +463,32 @@ pub async fn call_next(state: &AppState, p: &Principal, window_id: i64) -> ApiRe
                     }
                     q::set_current(tx, window_id, Some(id)).await?;
                     let wait_ms = now.as_millisecond() - row.issued_at;
-                    record(tx, row, "call", TicketState::Called, Some(window_id), &actor, now, CounterDelta {
-                        called: 1,
-                        wait_ms: Some(wait_ms),
-                        ..Default::default()
-                    }, hall.region_id, json!({"reason": reason})).await?;
-                    notify(tx, hall.id, "call", Some(row.ticket_no.clone()), Some(w.number.clone()), now).await?;
+                    record(
+                        tx,
+                        row,
+                        "call",
+                        TicketState::Called,
+                        Some(window_id),
+                        &actor,
+                        now,
+                        CounterDelta {
+                            called: 1,
+                            wait_ms: Some(wait_ms),
+                            ..Default::default()
+                        },
+                        hall.region_id,
+                        json!({"reason": reason}),
+                    )
+                    .await?;
+                    notify(
+                        tx,
+                        hall.id,
+                        "call",
+                        Some(row.ticket_no.clone()),
+                        Some(w.number.clone()),
+                        now,
+                    )
+                    .await?;
                     let saved = q::ticket(tx.conn(), id).await?;
                     return Ok(WindowOutcome {
                         window_id,
@@ -492,8 +548,15 @@ async fn record(
         "walk_in" => "ticket.walk_in",
         _ => "ticket.change",
     };
-    tx.audit(audit(actor, region_id, now, audit_action, row.id, json!({"no": row.ticket_no, "window": window_id, "detail": detail})))
-        .await
+    tx.audit(audit(
+        actor,
+        region_id,
+        now,
+        audit_action,
+        row.id,
+        json!({"no": row.ticket_no, "window": window_id, "detail": detail}),
+    ))
+    .await
 }
 
 /// Clerk actions on one ticket at a window.
@@ -561,7 +624,10 @@ pub async fn ticket_action(
         }
     }
     if action == WindowAction::Transfer && to.category.is_none() && to.window_id.is_none() {
-        return Err(ApiError::validation("transfer_target_missing", "请选择转往的业务类别或窗口"));
+        return Err(ApiError::validation(
+            "transfer_target_missing",
+            "请选择转往的业务类别或窗口",
+        ));
     }
     let now = state.clock.now();
     let actor = p.actor();
@@ -606,7 +672,9 @@ pub async fn ticket_action(
                         "unpark"
                     }
                     WindowAction::Transfer => {
-                        let cat = transfer_cat.clone().ok_or_else(|| conflict("transfer_target_missing", "请选择转往的业务类别"))?;
+                        let cat = transfer_cat
+                            .clone()
+                            .ok_or_else(|| conflict("transfer_target_missing", "请选择转往的业务类别"))?;
                         let prefix = CategoryPrefix::parse(&cat.prefix)?;
                         t.transfer(window_id, prefix, to.window_id, now)?;
                         category_id = cat.id;
@@ -617,9 +685,7 @@ pub async fn ticket_action(
                     WindowAction::Finish => {
                         t.finish(window_id, now)?;
                         delta.served = 1;
-                        delta.service_ms = t
-                            .service_started_at
-                            .map(|s| now.as_millisecond() - s.as_millisecond());
+                        delta.service_ms = t.service_started_at.map(|s| now.as_millisecond() - s.as_millisecond());
                         clears_window = true;
                         "finish"
                     }
@@ -629,20 +695,44 @@ pub async fn ticket_action(
                     }
                 };
                 if !q::save_ticket(tx, ticket_id, before.state, &t, category_id, None).await? {
-                    return Err(conflict("ticket_changed", format!("号码 {} 的状态刚刚发生变化，请刷新后再试", row.ticket_no)));
+                    return Err(conflict(
+                        "ticket_changed",
+                        format!("号码 {} 的状态刚刚发生变化，请刷新后再试", row.ticket_no),
+                    ));
                 }
                 if clears_window && w.current_ticket_id == Some(ticket_id) {
                     q::set_current(tx, window_id, None).await?;
                 }
                 let mut at_row = row.clone();
                 at_row.category_id = category_id;
-                record(tx, &at_row, name, t.state, Some(window_id), &actor, now, delta, hall.region_id, json!({
-                    "to_category": transfer_cat.as_ref().map(|c| c.prefix.clone()),
-                    "to_window": to.window_id,
-                }))
+                record(
+                    tx,
+                    &at_row,
+                    name,
+                    t.state,
+                    Some(window_id),
+                    &actor,
+                    now,
+                    delta,
+                    hall.region_id,
+                    json!({
+                        "to_category": transfer_cat.as_ref().map(|c| c.prefix.clone()),
+                        "to_window": to.window_id,
+                    }),
+                )
                 .await?;
                 match announce {
-                    Some(kind) => notify(tx, hall.id, kind, Some(row.ticket_no.clone()), Some(w.number.clone()), now).await?,
+                    Some(kind) => {
+                        notify(
+                            tx,
+                            hall.id,
+                            kind,
+                            Some(row.ticket_no.clone()),
+                            Some(w.number.clone()),
+                            now,
+                        )
+                        .await?
+                    }
                     None => notify(tx, hall.id, "update", None, None, now).await?,
                 }
                 let saved = q::ticket(tx.conn(), ticket_id).await?;
@@ -661,7 +751,12 @@ pub async fn ticket_action(
 
 /// Serves a walk-in without a ticket (无号受理): a number is issued and served at once, so the
 /// visit still counts and can be rated.
-pub async fn walk_in(state: &AppState, p: &Principal, window_id: i64, category: Option<&str>) -> ApiResult<WindowOutcome> {
+pub async fn walk_in(
+    state: &AppState,
+    p: &Principal,
+    window_id: i64,
+    category: Option<&str>,
+) -> ApiResult<WindowOutcome> {
     let (win, hall) = window_scope(state, window_id).await?;
     let path = RegionPath::from_stored(win.region_path.clone());
     p.require(Permission::WindowWork, &path)?;
@@ -688,17 +783,40 @@ pub async fn walk_in(state: &AppState, p: &Principal, window_id: i64, category: 
                 check_operator(&pp, &w, &path)?;
                 require_open(&w)?;
                 require_idle(tx, &w).await?;
-                let (id, mut t, _) = issue(tx, &hall, &cat, PriorityGroup::None, TicketSource::WalkIn, None, None, &actor, now).await?;
+                let (id, mut t, _) = issue(
+                    tx,
+                    &hall,
+                    &cat,
+                    PriorityGroup::None,
+                    TicketSource::WalkIn,
+                    None,
+                    None,
+                    &actor,
+                    now,
+                )
+                .await?;
                 t.call(window_id, now)?;
                 t.start_service(window_id, now)?;
                 q::save_ticket(tx, id, TicketState::Waiting, &t, cat.id, Some(pp.user.id)).await?;
                 q::set_current(tx, window_id, Some(id)).await?;
                 let row = q::ticket(tx.conn(), id).await?;
-                record(tx, &row, "walk_in", TicketState::Serving, Some(window_id), &actor, now, CounterDelta {
-                    called: 1,
-                    wait_ms: Some(0),
-                    ..Default::default()
-                }, hall.region_id, json!({})).await?;
+                record(
+                    tx,
+                    &row,
+                    "walk_in",
+                    TicketState::Serving,
+                    Some(window_id),
+                    &actor,
+                    now,
+                    CounterDelta {
+                        called: 1,
+                        wait_ms: Some(0),
+                        ..Default::default()
+                    },
+                    hall.region_id,
+                    json!({}),
+                )
+                .await?;
                 notify(tx, hall.id, "update", None, None, now).await?;
                 Ok(WindowOutcome {
                     window_id,
@@ -723,7 +841,12 @@ pub enum WindowChange {
 }
 
 /// Opens (and takes duty at), pauses, resumes or closes a window.
-pub async fn change_window(state: &AppState, p: &Principal, window_id: i64, change: WindowChange) -> ApiResult<q::WindowFloorRow> {
+pub async fn change_window(
+    state: &AppState,
+    p: &Principal,
+    window_id: i64,
+    change: WindowChange,
+) -> ApiResult<q::WindowFloorRow> {
     let (win, hall) = window_scope(state, window_id).await?;
     if win.closed_at.is_some() {
         return Err(ApiError::conflict("window_removed", "该窗口已撤销"));
@@ -780,7 +903,12 @@ pub async fn change_window(state: &AppState, p: &Principal, window_id: i64, chan
 }
 
 /// Sets which categories a window serves, with ranks (hall managers).
-pub async fn set_window_categories(state: &AppState, p: &Principal, window_id: i64, cats: &[(String, i64)]) -> ApiResult<Vec<q::Mapping>> {
+pub async fn set_window_categories(
+    state: &AppState,
+    p: &Principal,
+    window_id: i64,
+    cats: &[(String, i64)],
+) -> ApiResult<Vec<q::Mapping>> {
     let (win, hall) = window_scope(state, window_id).await?;
     let path = RegionPath::from_stored(win.region_path.clone());
     p.require(Permission::HallManage, &path)?;
@@ -791,7 +919,10 @@ pub async fn set_window_categories(state: &AppState, p: &Principal, window_id: i
         }
         let c = open_category(state, hall.id, prefix).await?;
         if resolved.iter().any(|(id, _)| *id == c.id) {
-            return Err(ApiError::validation("category_repeated", format!("业务类别 {prefix} 重复")));
+            return Err(ApiError::validation(
+                "category_repeated",
+                format!("业务类别 {prefix} 重复"),
+            ));
         }
         resolved.push((c.id, *rank));
     }
@@ -827,7 +958,13 @@ pub async fn set_window_categories(state: &AppState, p: &Principal, window_id: i
 }
 
 /// Creates a queue category in a hall (hall managers).
-pub async fn create_category(state: &AppState, p: &Principal, hall_id: i64, prefix: &str, name: &str) -> ApiResult<q::Category> {
+pub async fn create_category(
+    state: &AppState,
+    p: &Principal,
+    hall_id: i64,
+    prefix: &str,
+    name: &str,
+) -> ApiResult<q::Category> {
     let hall = hall_scoped(state, p, hall_id, Permission::HallManage).await?;
     let prefix = CategoryPrefix::parse(prefix)?;
     let name = onestop_domain::names::Name::parse(name)?.as_str().to_owned();
@@ -930,7 +1067,8 @@ pub async fn floor_unchecked(state: &AppState, hall: &org::Hall) -> ApiResult<Fl
             })
             .collect();
         let est = CategoryPrefix::parse(&prefix).ok().and_then(|p| {
-            estimate_wait(&p, waiting as usize, &samples, &open, &EstimatorConfig::default()).map(|e| (e.wait.as_secs() + 59) / 60)
+            estimate_wait(&p, waiting as usize, &samples, &open, &EstimatorConfig::default())
+                .map(|e| (e.wait.as_secs() + 59) / 60)
         });
         categories.push(CategoryFloor {
             id,
@@ -973,17 +1111,31 @@ pub async fn floor_unchecked(state: &AppState, hall: &org::Hall) -> ApiResult<Fl
         recent_calls: q::recent_calls(read, hall.id, 10)
             .await?
             .into_iter()
-            .map(|(ticket_no, window_no, at)| RecentCall { ticket_no, window_no, at })
+            .map(|(ticket_no, window_no, at)| RecentCall {
+                ticket_no,
+                window_no,
+                at,
+            })
             .collect(),
-        parked: queued.iter().filter(|t| t.state == "parked").map(TicketView::from).collect(),
+        parked: queued
+            .iter()
+            .filter(|t| t.state == "parked")
+            .map(TicketView::from)
+            .collect(),
     })
 }
 
 /// The live floor of a hall for staff of that hall.
 pub async fn floor(state: &AppState, p: &Principal, hall_id: i64) -> ApiResult<Floor> {
     let hall = hall_scoped(state, p, hall_id, Permission::RegionRead).await?;
-    if !p.can(Permission::WindowWork, &RegionPath::from_stored(hall.region_path.clone())) {
-        p.require(Permission::HallManage, &RegionPath::from_stored(hall.region_path.clone()))?;
+    if !p.can(
+        Permission::WindowWork,
+        &RegionPath::from_stored(hall.region_path.clone()),
+    ) {
+        p.require(
+            Permission::HallManage,
+            &RegionPath::from_stored(hall.region_path.clone()),
+        )?;
     }
     floor_unchecked(state, &hall).await
 }
@@ -1014,7 +1166,9 @@ pub async fn public_ticket(state: &AppState, code: &str) -> ApiResult<PublicTick
         (0, None)
     };
     let window_no = match t.window_id {
-        Some(w) if matches!(t.state.as_str(), "called" | "serving") => Some(org::window(state.store.read(), w).await?.number),
+        Some(w) if matches!(t.state.as_str(), "called" | "serving") => {
+            Some(org::window(state.store.read(), w).await?.number)
+        }
         _ => None,
     };
     Ok(PublicTicket {
@@ -1048,7 +1202,12 @@ pub struct CategoryStats {
     pub p90_service_min: Option<f64>,
 }
 
-pub async fn day_stats(state: &AppState, p: &Principal, hall_id: i64, day: Option<jiff::civil::Date>) -> ApiResult<Vec<CategoryStats>> {
+pub async fn day_stats(
+    state: &AppState,
+    p: &Principal,
+    hall_id: i64,
+    day: Option<jiff::civil::Date>,
+) -> ApiResult<Vec<CategoryStats>> {
     let hall = hall_scoped(state, p, hall_id, Permission::RegionRead).await?;
     let path = RegionPath::from_stored(hall.region_path.clone());
     if !p.can(Permission::SupervisionRead, &path) {
@@ -1065,7 +1224,11 @@ pub async fn day_stats(state: &AppState, p: &Principal, hall_id: i64, day: Optio
     Ok(cats
         .into_iter()
         .map(|c| {
-            let s = sums.iter().find(|(id, _)| *id == c.id).map(|(_, s)| s.clone()).unwrap_or_default();
+            let s = sums
+                .iter()
+                .find(|(id, _)| *id == c.id)
+                .map(|(_, s)| s.clone())
+                .unwrap_or_default();
             let mins = |ms: i64| ms as f64 / 60_000.0;
             let over30: i64 = s.wait_hist[7..].iter().sum();
             CategoryStats {
@@ -1117,7 +1280,13 @@ pub struct Booking {
 /// Books a place in a slot (预约). Refuses a full slot (409), a slot that has started (422), and
 /// a person blocked by the no-show rule (409).
 pub async fn book(state: &AppState, slot_id: i64, id_number: &str, name: &str, client: &str) -> ApiResult<Booking> {
-    crate::auth::rate_limit(state, format!("book:addr:{client}"), 30, jiff::SignedDuration::from_mins(10)).await?;
+    crate::auth::rate_limit(
+        state,
+        format!("book:addr:{client}"),
+        30,
+        jiff::SignedDuration::from_mins(10),
+    )
+    .await?;
     let now = state.clock.now();
     let today = now.to_zoned(hall_tz()).date();
     let id = IdNumber::parse_as_of(id_number, today)?;
@@ -1126,7 +1295,10 @@ pub async fn book(state: &AppState, slot_id: i64, id_number: &str, name: &str, c
         .await
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "slot_not_found", "没有这个预约时段"))?;
     if slot.starts_at <= now.as_millisecond() {
-        return Err(ApiError::validation("slot_past", "该时段已开始或已过去，请选择其他时段"));
+        return Err(ApiError::validation(
+            "slot_past",
+            "该时段已开始或已过去，请选择其他时段",
+        ));
     }
     let who = person_hash(&id);
     let misses: Vec<jiff::civil::Date> = q::no_show_days(state.store.read(), &who)
@@ -1137,7 +1309,12 @@ pub async fn book(state: &AppState, slot_id: i64, id_number: &str, name: &str, c
     if let Some(until) = booking_blocked(&misses, today, &NoShowRule::default()) {
         return Err(ApiError::conflict(
             "booking_blocked",
-            format!("因多次预约未到，{}年{}月{}日前暂停预约", until.year(), until.month(), until.day()),
+            format!(
+                "因多次预约未到，{}年{}月{}日前暂停预约",
+                until.year(),
+                until.month(),
+                until.day()
+            ),
         ));
     }
     let cat = q::category(state.store.read(), slot.category_id).await?;
@@ -1180,12 +1357,22 @@ pub async fn book(state: &AppState, slot_id: i64, id_number: &str, name: &str, c
 }
 
 fn booking_not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "booking_not_found", "预约码不存在或与身份证号不符")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "booking_not_found",
+        "预约码不存在或与身份证号不符",
+    )
 }
 
 /// Cancels a booking; the code and the ID number must match.
 pub async fn cancel_booking(state: &AppState, code: &str, id_number: &str, client: &str) -> ApiResult<Booking> {
-    crate::auth::rate_limit(state, format!("book:addr:{client}"), 30, jiff::SignedDuration::from_mins(10)).await?;
+    crate::auth::rate_limit(
+        state,
+        format!("book:addr:{client}"),
+        30,
+        jiff::SignedDuration::from_mins(10),
+    )
+    .await?;
     let id = IdNumber::parse(id_number)?;
     let a = q::appointment_by_code(state.store.read(), code.trim())
         .await?
@@ -1230,9 +1417,18 @@ pub async fn cancel_booking(state: &AppState, code: &str, id_number: &str, clien
 
 /// Checks in at the kiosk with a booking code or an ID number: issues a ticket that the policy
 /// serves within its slot ahead of walk-ins of the same category.
-pub async fn check_in(state: &AppState, device_id: i64, hall_id: i64, code: Option<&str>, id_number: Option<&str>) -> ApiResult<TakenTicket> {
+pub async fn check_in(
+    state: &AppState,
+    device_id: i64,
+    hall_id: i64,
+    code: Option<&str>,
+    id_number: Option<&str>,
+) -> ApiResult<TakenTicket> {
     let now = state.clock.now();
-    let a = match (code.map(str::trim).filter(|c| !c.is_empty()), id_number.map(str::trim).filter(|c| !c.is_empty())) {
+    let a = match (
+        code.map(str::trim).filter(|c| !c.is_empty()),
+        id_number.map(str::trim).filter(|c| !c.is_empty()),
+    ) {
         (Some(c), _) => q::appointment_by_code(state.store.read(), &c.to_ascii_uppercase())
             .await?
             .filter(|a| a.hall_id == hall_id)
@@ -1270,7 +1466,18 @@ pub async fn check_in(state: &AppState, device_id: i64, hall_id: i64, code: Opti
         .store
         .write(move |tx| {
             Box::pin(async move {
-                let r = issue(tx, &h, &c, PriorityGroup::None, source, Some(aa.id), Some(device_id), &actor, now).await?;
+                let r = issue(
+                    tx,
+                    &h,
+                    &c,
+                    PriorityGroup::None,
+                    source,
+                    Some(aa.id),
+                    Some(device_id),
+                    &actor,
+                    now,
+                )
+                .await?;
                 if !q::set_appointment_state(tx, aa.id, "booked", "checked_in", Some(r.0), now).await? {
                     return Err(conflict("booking_not_open", "该预约已签到"));
                 }
@@ -1298,20 +1505,35 @@ pub async fn check_in(state: &AppState, device_id: i64, hall_id: i64, code: Opti
 pub async fn open_slots(state: &AppState, hall_id: i64, days: i64) -> ApiResult<Vec<q::Slot>> {
     let now = state.clock.now();
     let today = now.to_zoned(hall_tz()).date();
-    let last = today.checked_add(jiff::Span::new().days(days.clamp(1, 31))).unwrap_or(today);
-    Ok(q::slots(state.store.read(), hall_id, &today.to_string(), &last.to_string())
-        .await?
-        .into_iter()
-        .filter(|s| s.starts_at > now.as_millisecond())
-        .collect())
+    let last = today
+        .checked_add(jiff::Span::new().days(days.clamp(1, 31)))
+        .unwrap_or(today);
+    Ok(
+        q::slots(state.store.read(), hall_id, &today.to_string(), &last.to_string())
+            .await?
+            .into_iter()
+            .filter(|s| s.starts_at > now.as_millisecond())
+            .collect(),
+    )
 }
 
 /// Creates or resizes slots of a category on a day (hall managers): `hours` are local start
 /// hours, each slot an hour long.
-pub async fn set_slots(state: &AppState, p: &Principal, hall_id: i64, category: &str, day: jiff::civil::Date, hours: &[i8], capacity: i64) -> ApiResult<Vec<q::Slot>> {
+pub async fn set_slots(
+    state: &AppState,
+    p: &Principal,
+    hall_id: i64,
+    category: &str,
+    day: jiff::civil::Date,
+    hours: &[i8],
+    capacity: i64,
+) -> ApiResult<Vec<q::Slot>> {
     let hall = hall_scoped(state, p, hall_id, Permission::HallManage).await?;
     if !(0..=200).contains(&capacity) {
-        return Err(ApiError::validation("capacity_invalid", "每个时段的名额须在 0 到 200 之间"));
+        return Err(ApiError::validation(
+            "capacity_invalid",
+            "每个时段的名额须在 0 到 200 之间",
+        ));
     }
     let cat = open_category(state, hall_id, category).await?;
     let now = state.clock.now();
@@ -1367,7 +1589,12 @@ pub fn parse_priority(raw: Option<&str>) -> ApiResult<PriorityGroup> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(PriorityGroup::None),
         Some(s) => q::parse_priority(s).ok_or_else(|| {
-            DomainError::invalid("priority_invalid", "priority", "优先类别须为 none、senior70、disabled 或 green_channel").into()
+            DomainError::invalid(
+                "priority_invalid",
+                "priority",
+                "优先类别须为 none、senior70、disabled 或 green_channel",
+            )
+            .into()
         }),
     }
 }

@@ -56,7 +56,9 @@ pub async fn seed_hall(state: &AppState, sys: &Principal, hall_id: i64) -> ApiRe
 pub async fn ensure_slots(state: &AppState, sys: &Principal, hall_id: i64, days: i64) -> ApiResult<()> {
     let today = state.clock.now().to_zoned(ops::hall_tz()).date();
     for d in 0..days {
-        let Ok(day) = today.checked_add(jiff::Span::new().days(d)) else { continue };
+        let Ok(day) = today.checked_add(jiff::Span::new().days(d)) else {
+            continue;
+        };
         if day.weekday().to_monday_one_offset() > 5 {
             continue;
         }
@@ -134,7 +136,9 @@ pub fn spawn(state: AppState, tick: Duration, mut stop: watch::Receiver<bool>) {
             let ttl = SignedDuration::try_from(tick * 5).unwrap_or(SignedDuration::from_secs(10));
             let got = state
                 .store
-                .write(move |tx| Box::pin(async move { leases::try_acquire(tx, "queue-simulator", &h, now, ttl).await }))
+                .write(move |tx| {
+                    Box::pin(async move { leases::try_acquire(tx, "queue-simulator", &h, now, ttl).await })
+                })
                 .await;
             match got {
                 Ok(true) => {
@@ -171,7 +175,11 @@ async fn step(state: &AppState, sim: &mut Sim) -> Result<(), StoreError> {
         }
         if !sim.opened {
             let _ = ensure_slots(state, &p, hall.id, 7).await;
-            for w in org::windows_of_hall(state.store.read(), hall.id).await?.iter().take(SIM_WINDOWS) {
+            for w in org::windows_of_hall(state.store.read(), hall.id)
+                .await?
+                .iter()
+                .take(SIM_WINDOWS)
+            {
                 let floor = onestop_store::queue::floor_window(state.store.read(), w.id).await?;
                 if floor.state == onestop_store::queue::WINDOW_CLOSED {
                     let _ = ops::change_window(state, &p, w.id, WindowChange::Open).await;
@@ -195,12 +203,28 @@ async fn step(state: &AppState, sim: &mut Sim) -> Result<(), StoreError> {
                 })
                 .map(|c| c.0)
                 .unwrap_or("A");
-            let priority = if sim.rng.unit() < 0.06 { PriorityGroup::Senior70 } else { PriorityGroup::None };
-            let _ = ops::take_ticket(state, hall.id, prefix, priority, Taker::Staff { actor: "demo-sim".into() }).await;
+            let priority = if sim.rng.unit() < 0.06 {
+                PriorityGroup::Senior70
+            } else {
+                PriorityGroup::None
+            };
+            let _ = ops::take_ticket(
+                state,
+                hall.id,
+                prefix,
+                priority,
+                Taker::Staff {
+                    actor: "demo-sim".into(),
+                },
+            )
+            .await;
         }
         // Simulated clerks work the windows they hold.
         let floor = onestop_store::queue::floor(state.store.read(), hall.id).await?;
-        for w in floor.iter().filter(|w| w.clerk_id == Some(0) && w.state == onestop_store::queue::WINDOW_OPEN) {
+        for w in floor
+            .iter()
+            .filter(|w| w.clerk_id == Some(0) && w.state == onestop_store::queue::WINDOW_OPEN)
+        {
             let current = match w.current_ticket_id {
                 Some(id) => Some(onestop_store::queue::ticket(state.store.read(), id).await?),
                 None => None,
@@ -209,7 +233,11 @@ async fn step(state: &AppState, sim: &mut Sim) -> Result<(), StoreError> {
                 Some((id, "called", called_at)) => {
                     let waited = now.as_millisecond() - called_at.unwrap_or(0);
                     if waited > 20_000 {
-                        let action = if sim.rng.unit() < 0.06 { WindowAction::NoShow } else { WindowAction::Start };
+                        let action = if sim.rng.unit() < 0.06 {
+                            WindowAction::NoShow
+                        } else {
+                            WindowAction::Start
+                        };
                         let _ = ops::ticket_action(state, &p, w.window_id, id, action, TransferTo::default()).await;
                         if action == WindowAction::Start {
                             // Lognormal service times, median 4 minutes: most short, a few long cases.
@@ -226,7 +254,9 @@ async fn step(state: &AppState, sim: &mut Sim) -> Result<(), StoreError> {
                         .or_insert_with(|| now + SignedDuration::from_mins(2));
                     if now >= end {
                         sim.service_ends.remove(&w.window_id);
-                        let _ = ops::ticket_action(state, &p, w.window_id, id, WindowAction::Finish, TransferTo::default()).await;
+                        let _ =
+                            ops::ticket_action(state, &p, w.window_id, id, WindowAction::Finish, TransferTo::default())
+                                .await;
                     }
                 }
                 _ => {

@@ -236,7 +236,11 @@ impl TestApp {
     pub async fn spawn_on(url: &str) -> SecondApp {
         let key = AuditKey::new(AUDIT_KEY.as_bytes().to_vec()).unwrap();
         let store = Store::open(&StoreOptions::new(url), key).await.unwrap();
-        let state = AppState::new(store.clone(), Arc::new(ManualClock::new(test_now())), WebSettings::default());
+        let state = AppState::new(
+            store.clone(),
+            Arc::new(ManualClock::new(test_now())),
+            WebSettings::default(),
+        );
         let router = onestop_web::router(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
