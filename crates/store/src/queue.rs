@@ -905,6 +905,22 @@ pub async fn sweep_no_shows(tx: &mut Tx, before: jiff::Timestamp, at: jiff::Time
     .rows_affected())
 }
 
+/// Waiting tickets per category of a hall: (category id, prefix, name, waiting, oldest issued_at).
+/// Every open category is listed, with zero when none wait.
+pub async fn waiting_counts<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    hall_id: i64,
+) -> Result<Vec<(i64, String, String, i64, Option<i64>)>, StoreError> {
+    Ok(sqlx::query_as::<_, (i64, String, String, i64, Option<i64>)>(
+        "SELECT c.id, c.prefix, c.name, COUNT(t.id), MIN(t.issued_at) FROM queue_categories c
+         LEFT JOIN tickets t ON t.category_id = c.id AND t.state = 'waiting'
+         WHERE c.hall_id = $1 AND c.closed_at IS NULL GROUP BY c.id, c.prefix, c.name ORDER BY c.prefix",
+    )
+    .bind(hall_id)
+    .fetch_all(ex)
+    .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -922,20 +938,4 @@ mod tests {
         assert_eq!(hist_quantile(&h, 0.95, 29 * 60_000), Some(29.0));
         assert_eq!(hist_quantile(&[0; HIST_BUCKETS], 0.5, 0), None);
     }
-}
-
-/// Waiting tickets per category of a hall: (category id, prefix, name, waiting, oldest issued_at).
-/// Every open category is listed, with zero when none wait.
-pub async fn waiting_counts<'e, E: Executor<'e, Database = Any>>(
-    ex: E,
-    hall_id: i64,
-) -> Result<Vec<(i64, String, String, i64, Option<i64>)>, StoreError> {
-    Ok(sqlx::query_as::<_, (i64, String, String, i64, Option<i64>)>(
-        "SELECT c.id, c.prefix, c.name, COUNT(t.id), MIN(t.issued_at) FROM queue_categories c
-         LEFT JOIN tickets t ON t.category_id = c.id AND t.state = 'waiting'
-         WHERE c.hall_id = $1 AND c.closed_at IS NULL GROUP BY c.id, c.prefix, c.name ORDER BY c.prefix",
-    )
-    .bind(hall_id)
-    .fetch_all(ex)
-    .await?)
 }

@@ -465,11 +465,23 @@ pub async fn get_user(state: &AppState, p: &Principal, id: i64) -> ApiResult<(Us
     Ok((u, grants))
 }
 
-/// Writing a user needs StaffWrite over every region the user holds a grant in.
+/// Writing a user needs StaffWrite over every region the user holds a grant in (and system admin
+/// where they are one).
 async fn user_for_write(state: &AppState, p: &Principal, id: i64) -> ApiResult<User> {
     let (u, grants) = get_user(state, p, id).await?;
     for g in &grants {
-        p.require(Permission::StaffWrite, &RegionPath::from_stored(g.region_path.clone()))?;
+        let path = RegionPath::from_stored(g.region_path.clone());
+        p.require(Permission::StaffWrite, &path)?;
+        // Resetting or disabling a system administrator would take over or lock out more than one
+        // holds: like granting the role (see `create_user`), it needs system admin there.
+        if g.role == Role::SystemAdmin.as_str()
+            && !p
+                .grants
+                .iter()
+                .any(|h| h.role == Role::SystemAdmin && h.region_path.contains(&path))
+        {
+            return Err(ApiError::forbidden());
+        }
     }
     Ok(u)
 }

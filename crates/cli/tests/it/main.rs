@@ -3,5 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod devices;
 mod foundation;
+mod matrix;
 mod queue;
+mod security;
