@@ -1108,13 +1108,13 @@ struct DeviceHomePage {
     kind_label: &'static str,
     name: String,
     hall_name: String,
+    /// The device's own full-screen page (kiosk, board), opened after a moment.
+    next: Option<&'static str>,
 }
 
 async fn device_home(State(state): State<AppState>, req: Request) -> Response {
     let (mut parts, _) = req.into_parts();
     match crate::auth::DeviceAuth::from_request_parts(&mut parts, &state).await {
-        Ok(crate::auth::DeviceAuth(d)) if d.kind == "kiosk" => see_other("/device/kiosk"),
-        Ok(crate::auth::DeviceAuth(d)) if d.kind == "board" => see_other("/device/board"),
         Ok(crate::auth::DeviceAuth(d)) => {
             let hall_name = onestop_store::org::hall(state.store.read(), d.hall_id)
                 .await
@@ -1125,6 +1125,11 @@ async fn device_home(State(state): State<AppState>, req: Request) -> Response {
                 kind_label: onestop_store::devices::kind_label(&d.kind),
                 name: d.name,
                 hall_name,
+                next: match d.kind.as_str() {
+                    "kiosk" => Some("/device/kiosk"),
+                    "board" => Some("/device/board"),
+                    _ => None,
+                },
             };
             render(StatusCode::OK, &page)
         }
