@@ -4,3 +4,6 @@
 
 mod common;
 mod foundation;
+mod cli;
+mod multiprocess;
+mod process;

@@ -1,0 +1,1 @@
+//! Several `onestop serve` processes on one PostgreSQL database.
