@@ -29,7 +29,11 @@ fn line_after<'a>(text: &'a str, prefix: &str) -> &'a str {
 async fn exec(db_url: &str, sql: &str) {
     use sqlx::Executor;
     sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(db_url).await.unwrap();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(db_url)
+        .await
+        .unwrap();
     pool.execute(sqlx::AssertSqlSafe(sql.to_owned())).await.unwrap();
     pool.close().await;
 }
@@ -148,7 +152,12 @@ fn config_show_masks_secrets() {
     let dir = TempDir::new("cfg");
     let mut cmd = onestop(
         &dir,
-        &["config", "show", "--database", "postgres://onestop:hunter2-db-pass@db.example:5432/onestop"],
+        &[
+            "config",
+            "show",
+            "--database",
+            "postgres://onestop:hunter2-db-pass@db.example:5432/onestop",
+        ],
     );
     cmd.env("ONESTOP_AUDIT__HMAC_KEY", "very-secret-hmac-key-0123456789")
         .env("ONESTOP_SERVER__BODY_LIMIT", "2048");
@@ -156,7 +165,10 @@ fn config_show_masks_secrets() {
     assert!(ran.ok, "{ran:?}");
     assert!(!ran.all().contains("hunter2-db-pass"), "{ran:?}");
     assert!(!ran.all().contains("very-secret-hmac-key"), "{ran:?}");
-    assert!(ran.stdout.contains("db.example"), "the rest of the URL is shown: {ran:?}");
+    assert!(
+        ran.stdout.contains("db.example"),
+        "the rest of the URL is shown: {ran:?}"
+    );
     assert!(ran.stdout.contains("hmac_key = \"***\""), "{ran:?}");
     assert!(ran.stdout.contains("body_limit = 2048"), "{ran:?}");
 }
@@ -165,10 +177,20 @@ fn config_show_masks_secrets() {
 fn unknown_keys_in_the_file_are_errors_and_in_the_environment_warnings() {
     let dir = TempDir::new("cfg");
     let file = dir.0.join("onestop.toml");
-    std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:0\"\nlisen = \"oops\"\n[databse]\nurl = \"x\"\n").unwrap();
-    let ran = run(onestop(&dir, &["--config", file.to_str().unwrap(), "config", "show"]), None);
+    std::fs::write(
+        &file,
+        "[server]\nlisten = \"127.0.0.1:0\"\nlisen = \"oops\"\n[databse]\nurl = \"x\"\n",
+    )
+    .unwrap();
+    let ran = run(
+        onestop(&dir, &["--config", file.to_str().unwrap(), "config", "show"]),
+        None,
+    );
     assert!(!ran.ok, "{ran:?}");
-    assert!(ran.stderr.contains("server.lisen") && ran.stderr.contains("databse"), "{ran:?}");
+    assert!(
+        ran.stderr.contains("server.lisen") && ran.stderr.contains("databse"),
+        "{ran:?}"
+    );
 
     let mut cmd = onestop(&dir, &["config", "show"]);
     cmd.env("ONESTOP_SERVER__LISEN", "127.0.0.1:1");
@@ -180,9 +202,13 @@ fn unknown_keys_in_the_file_are_errors_and_in_the_environment_warnings() {
     // The file also arrives through ONESTOP_CONFIG, and flags beat it.
     std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9001\"\nbody_limit = 4096\n").unwrap();
     let mut cmd = onestop(&dir, &["config", "show"]);
-    cmd.env("ONESTOP_CONFIG", &file).env("ONESTOP_SERVER__BODY_LIMIT", "8192");
+    cmd.env("ONESTOP_CONFIG", &file)
+        .env("ONESTOP_SERVER__BODY_LIMIT", "8192");
     let ran = run(cmd, None);
-    assert!(ran.stdout.contains("listen = \"127.0.0.1:9001\"") && ran.stdout.contains("body_limit = 8192"), "{ran:?}");
+    assert!(
+        ran.stdout.contains("listen = \"127.0.0.1:9001\"") && ran.stdout.contains("body_limit = 8192"),
+        "{ran:?}"
+    );
 }
 
 both_dbs! {

@@ -49,13 +49,23 @@ async fn two_servers_share_sessions_rate_limits_and_leases() {
         .find(|c| c.starts_with("onestop_session="))
         .map(|c| c.split(';').next().unwrap().to_owned())
         .expect("a session cookie");
-    let csrf = res.json::<Value>().await.unwrap()["csrf_token"].as_str().unwrap().to_owned();
+    let csrf = res.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let me = browser.get(b.url("/api/v1/me")).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::OK);
     assert_eq!(me.json::<Value>().await.unwrap()["username"], "jiuan.admin");
 
     // A write on B with A's CSRF token, seen on A.
-    let regions: Vec<Value> = browser.get(a.url("/api/v1/regions")).send().await.unwrap().json().await.unwrap();
+    let regions: Vec<Value> = browser
+        .get(a.url("/api/v1/regions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let city = regions.iter().find(|r| r["code"] == "990100").unwrap()["id"].clone();
     let res = browser
         .post(b.url("/api/v1/regions"))
@@ -66,7 +76,11 @@ async fn two_servers_share_sessions_rate_limits_and_leases() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     let id = res.json::<Value>().await.unwrap()["id"].clone();
-    let seen = browser.get(a.url(&format!("/api/v1/regions/{id}"))).send().await.unwrap();
+    let seen = browser
+        .get(a.url(&format!("/api/v1/regions/{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(seen.status(), StatusCode::OK);
     assert_eq!(seen.json::<Value>().await.unwrap()["name"], "新区");
 
@@ -93,7 +107,10 @@ async fn two_servers_share_sessions_rate_limits_and_leases() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     // The old cookie value, replayed on A, is refused: the session is gone from the database.
     assert_eq!(replay(a.base.clone()).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(browser.get(a.url("/api/v1/me")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        browser.get(a.url("/api/v1/me")).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     // Failed logins on A and B add up to one account limit (4).
     let attempt = |base: String, password: &'static str| {
@@ -108,7 +125,10 @@ async fn two_servers_share_sessions_rate_limits_and_leases() {
         }
     };
     for server in [&a, &b, &a, &b] {
-        assert_eq!(attempt(server.base.clone(), "wrong-password").await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            attempt(server.base.clone(), "wrong-password").await,
+            StatusCode::UNAUTHORIZED
+        );
     }
     for server in [&a, &b] {
         assert_eq!(
@@ -128,7 +148,11 @@ async fn two_servers_share_sessions_rate_limits_and_leases() {
 
     // One lease for the checkpoint job, held by one of the two; only the holder wrote checkpoints.
     sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&db.url).await.unwrap();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let holders: Vec<String> = loop {
         let h: Vec<String> = sqlx::query_scalar("SELECT holder FROM leases WHERE name = 'audit-checkpoint'")

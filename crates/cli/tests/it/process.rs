@@ -158,7 +158,10 @@ impl Server {
     /// or None if the process did not stop in time.
     pub fn signal_and_wait(&mut self, signal: &str, within: Duration) -> Option<i32> {
         let pid = self.pid().to_string();
-        let status = Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
         assert!(status.success(), "kill -{signal} {pid} failed");
         let child = self.child.as_mut()?;
         let deadline = Instant::now() + within;
@@ -293,7 +296,9 @@ impl Drop for EmptyDb {
                             sqlx::PgConnection::connect(&std::env::var("ONESTOP_TEST_PG").unwrap_or_default()).await
                         {
                             let _ = admin
-                                .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                                .execute(sqlx::AssertSqlSafe(format!(
+                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                                )))
                                 .await;
                         }
                     });
