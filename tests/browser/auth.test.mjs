@@ -1,23 +1,11 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './server.mjs';
-import { launchBrowser, newPage, submitLogin, login, bodyText } from './helpers.mjs';
+import { useAppAndBrowser, withPage, submitLogin, login, bodyText } from './helpers.mjs';
 
-let server;
-let browser;
+const env = useAppAndBrowser();
 
-before(async () => {
-  [server, browser] = await Promise.all([startServer(), launchBrowser()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-
-test('login page is a Chinese page with the login form', async () => {
-  const { context, page } = await newPage(browser, server.baseURL);
-  try {
+test('login page is a Chinese page with the login form', () =>
+  withPage(env, async (page) => {
     const response = await page.goto('/login');
     assert.equal(response.status(), 200);
     assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
@@ -27,14 +15,10 @@ test('login page is a Chinese page with the login form', async () => {
     const submit = form.locator('button[type=submit]');
     assert.equal(await submit.count(), 1);
     assert.match(await submit.innerText(), /登录/);
-  } finally {
-    await context.close();
-  }
-});
+  }));
 
-test('clerk logs in, sees the desk, logs out, and / then sends to /login', async () => {
-  const { context, page } = await newPage(browser, server.baseURL);
-  try {
+test('clerk logs in, sees the desk, logs out, and / then sends to /login', () =>
+  withPage(env, async (page) => {
     await login(page, 'luoping.clerk');
     assert.equal(new URL(page.url()).pathname, '/');
     assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
@@ -56,14 +40,10 @@ test('clerk logs in, sees the desk, logs out, and / then sends to /login', async
     const response = await page.goto('/');
     assert.equal(new URL(page.url()).pathname, '/login', `after logout / should redirect to /login, got ${page.url()} (${response?.status()})`);
     assert.equal(await page.locator('form#login').count(), 1);
-  } finally {
-    await context.close();
-  }
-});
+  }));
 
-test('wrong password shows an alert and stays on /login', async () => {
-  const { context, page } = await newPage(browser, server.baseURL);
-  try {
+test('wrong password shows an alert and stays on /login', () =>
+  withPage(env, async (page) => {
     const response = await submitLogin(page, 'luoping.clerk', 'not-the-password');
     assert.equal(response.status(), 401, 'wrong credentials should answer 401');
     assert.equal(new URL(page.url()).pathname, '/login');
@@ -75,18 +55,11 @@ test('wrong password shows an alert and stays on /login', async () => {
     // Still logged out.
     await page.goto('/');
     assert.equal(new URL(page.url()).pathname, '/login');
-  } finally {
-    await context.close();
-  }
-});
+  }));
 
-test('unknown user gets the same alert as a wrong password', async () => {
-  const { context, page } = await newPage(browser, server.baseURL);
-  try {
+test('unknown user gets the same alert as a wrong password', () =>
+  withPage(env, async (page) => {
     const response = await submitLogin(page, 'nobody.clerk');
     assert.equal(response.status(), 401);
     assert.match(await page.locator('[role=alert]').first().innerText(), /用户名或密码错误/);
-  } finally {
-    await context.close();
-  }
-});
+  }));

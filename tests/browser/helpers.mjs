@@ -1,7 +1,9 @@
 // Shared helpers for the browser tests: a Chromium from Debian driven by
 // playwright-core, and a login helper that follows the demo contract.
 import assert from 'node:assert/strict';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
+import { startServer } from './server.mjs';
 
 export const CHROMIUM = process.env.ONESTOP_CHROMIUM || '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -62,4 +64,43 @@ export async function login(page, username, password = PASSWORD) {
   assert.equal(response.status(), 303, `POST /login as ${username} should redirect (303), got ${response.status()}`);
   await page.waitForURL((url) => url.pathname === '/');
   return response;
+}
+
+/**
+ * Registers before/after hooks for a test file: one demo server and one
+ * browser, started together and always cleaned up (even when one of them
+ * failed to start). Returns an object whose `server` and `browser` are set
+ * once the before hook has run.
+ */
+export function useAppAndBrowser() {
+  const env = { server: undefined, browser: undefined };
+  const cleanup = async () => {
+    await env.browser?.close().catch(() => {});
+    await env.server?.stop();
+    env.browser = undefined;
+    env.server = undefined;
+  };
+  before(async () => {
+    const [server, browser] = await Promise.allSettled([startServer(), launchBrowser()]);
+    if (server.status === 'fulfilled') env.server = server.value;
+    if (browser.status === 'fulfilled') env.browser = browser.value;
+    const failed = [server, browser].find((r) => r.status === 'rejected');
+    if (failed) {
+      await cleanup();
+      throw failed.reason;
+    }
+  });
+  after(cleanup);
+  return env;
+}
+
+/** Runs fn with a fresh page in a fresh context of env's browser, then closes it. */
+export async function withPage(env, fn) {
+  assert.ok(env.browser && env.server, 'server and browser did not start (see the before hook)');
+  const { context, page } = await newPage(env.browser, env.server.baseURL);
+  try {
+    return await fn(page);
+  } finally {
+    await context.close();
+  }
 }

@@ -19,10 +19,18 @@ const LISTENING = /listening on (http:\/\/\S+)/;
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 
 const running = new Set();
-process.on('exit', () => {
-  for (const child of running) {
-    try { child.kill('SIGKILL'); } catch { /* already gone */ }
+
+/** Signals the child's whole process group (it is spawned detached). */
+function killGroup(child, signal) {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    try { child.kill(signal); } catch { /* already gone */ }
   }
+}
+
+process.on('exit', () => {
+  for (const child of running) killGroup(child, 'SIGKILL');
 });
 
 /**
@@ -38,6 +46,8 @@ export async function startServer({ extraArgs = [] } = {}) {
   const child = spawn(BIN, args, {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Own process group, so that stop() also ends anything the app started.
+    detached: true,
     env: { ...process.env, NO_COLOR: '1', CLICOLOR: '0' },
   });
   running.add(child);
@@ -75,10 +85,14 @@ export async function startServer({ extraArgs = [] } = {}) {
     exited.then(({ code, signal }) =>
       finish(reject, new Error(`onestop demo exited early (code ${code}, signal ${signal})\n${output()}`)));
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      killGroup(child, 'SIGKILL');
       finish(reject, new Error(`onestop demo did not print "listening on http://..." within ${STARTUP_TIMEOUT_MS} ms\n${output()}`));
     }, STARTUP_TIMEOUT_MS);
-  }).catch((err) => {
+  }).catch(async (err) => {
+    killGroup(child, 'SIGKILL');
+    if (child.pid !== undefined) await exited;
+    child.stdout.destroy();
+    child.stderr.destroy();
     rmSync(dir, { recursive: true, force: true });
     throw err;
   });
@@ -87,11 +101,14 @@ export async function startServer({ extraArgs = [] } = {}) {
   const stop = () => {
     stopped ??= (async () => {
       if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        killGroup(child, 'SIGTERM');
+        const killer = setTimeout(() => killGroup(child, 'SIGKILL'), 10_000);
         await exited;
         clearTimeout(killer);
       }
+      killGroup(child, 'SIGKILL'); // any straggler in the group
+      child.stdout.destroy();
+      child.stderr.destroy();
       rmSync(dir, { recursive: true, force: true });
     })();
     return stopped;

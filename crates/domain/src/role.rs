@@ -61,6 +61,9 @@ impl Role {
         match permission {
             // Everyone on staff sees the structure of the subtree they work in.
             RegionRead => true,
+            // The structure admin pages are for those who run or oversee it, not for the
+            // people working a window or an inbox (they see their hall through their own pages).
+            StructureBrowse => matches!(self, HallManager | RegionAdmin | Supervisor | Auditor | SystemAdmin),
             RegionWrite | StaffWrite => matches!(self, RegionAdmin | SystemAdmin),
             StaffRead => matches!(self, HallManager | RegionAdmin | SystemAdmin),
             DeviceManage => matches!(self, HallManager | RegionAdmin | SystemAdmin),
@@ -87,6 +90,8 @@ pub enum Permission {
     RegionRead,
     /// Create, rename, move and close regions, halls, departments and windows.
     RegionWrite,
+    /// Open the structure admin pages (read-only unless RegionWrite).
+    StructureBrowse,
     /// See staff accounts.
     StaffRead,
     /// Create, disable and reset staff accounts and grants.

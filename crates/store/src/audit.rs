@@ -98,6 +98,9 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
+/// One stored entry of a chain: seq, at, id, actor, action, entity, entity_id, digest, mac.
+type ChainRow = (i64, i64, i64, String, String, String, String, String, String);
+
 /// Result of verifying every chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
@@ -204,7 +207,7 @@ impl Store {
             let mut last_id = 0i64;
             // Page through the chain so that memory stays flat on long histories.
             'pages: loop {
-                let rows: Vec<(i64, i64, i64, String, String, String, String, String, String)> = sqlx::query_as(
+                let rows: Vec<ChainRow> = sqlx::query_as(
                     "SELECT seq, at, id, actor, action, entity, entity_id, digest, mac FROM audit_log
                      WHERE region_id = $1 AND seq > $2 ORDER BY seq LIMIT 5000",
                 )
@@ -232,25 +235,26 @@ impl Store {
                         break 'pages;
                     }
                     entries += 1;
-                    if let Some(c) = cp_head {
-                        if c.seq == seq && c.head != v.head() {
-                            fault = Some(ChainFault::HeadMismatch { region_id, seq });
-                            break 'pages;
-                        }
+                    if let Some(c) = cp_head
+                        && c.seq == seq
+                        && c.head != v.head()
+                    {
+                        fault = Some(ChainFault::HeadMismatch { region_id, seq });
+                        break 'pages;
                     }
                 }
             }
             if fault.is_none() {
                 let found = v.count();
                 let head_seq = heads.iter().find(|h| h.0 == region_id).map(|h| h.1).unwrap_or(0);
-                if let Some(c) = cp_head {
-                    if found < c.seq {
-                        fault = Some(ChainFault::Truncated {
-                            region_id,
-                            checkpoint_seq: c.seq,
-                            found_seq: found,
-                        });
-                    }
+                if let Some(c) = cp_head
+                    && found < c.seq
+                {
+                    fault = Some(ChainFault::Truncated {
+                        region_id,
+                        checkpoint_seq: c.seq,
+                        found_seq: found,
+                    });
                 }
                 if fault.is_none() && found < head_seq {
                     fault = Some(ChainFault::Truncated {

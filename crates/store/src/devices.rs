@@ -64,6 +64,7 @@ pub async fn list_in<'e, E: Executor<'e, Database = Any>>(ex: E, path: &str) -> 
 }
 
 /// Registers a device with a pairing code (already hashed) valid until `pairing_expires`.
+#[allow(clippy::too_many_arguments)]
 pub async fn register(
     tx: &mut Tx,
     hall_id: i64,

@@ -197,21 +197,17 @@ async fn commit_batch(pool: &AnyPool, jobs: Vec<Box<dyn WriteJob>>, audit_key: &
     let mut jobs = jobs.into_iter();
     let mut broken: Option<String> = None;
     for job in jobs.by_ref() {
-        if !single {
-            if let Err(e) = tx.tx.execute("SAVEPOINT job").await {
-                broken = Some(e.to_string());
-                job.abort(StoreError::Database(e));
-                break;
-            }
+        if !single && let Err(e) = tx.tx.execute("SAVEPOINT job").await {
+            broken = Some(e.to_string());
+            job.abort(StoreError::Database(e));
+            break;
         }
         match job.run(&mut tx).await {
             Some(ack) => {
-                if !single {
-                    if let Err(e) = tx.tx.execute("RELEASE SAVEPOINT job").await {
-                        broken = Some(e.to_string());
-                        ack(Err(StoreError::Database(e)));
-                        break;
-                    }
+                if !single && let Err(e) = tx.tx.execute("RELEASE SAVEPOINT job").await {
+                    broken = Some(e.to_string());
+                    ack(Err(StoreError::Database(e)));
+                    break;
                 }
                 let notes = std::mem::take(&mut tx.notes);
                 done.push((ack, notes));

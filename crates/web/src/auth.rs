@@ -321,7 +321,7 @@ pub async fn maybe_touch(state: &AppState, principal: &Principal) {
 /// The client address: the peer, or the forwarded address when the peer is a trusted proxy.
 pub fn client_ip(state: &AppState, parts: &Parts) -> Option<IpAddr> {
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let Some(peer) = peer else { return None };
+    let peer = peer?;
     if !state.settings.trusted_proxies.contains(&peer) {
         return Some(peer);
     }

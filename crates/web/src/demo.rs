@@ -176,10 +176,10 @@ pub fn demo_key_file(database_url: &str) -> std::path::PathBuf {
 }
 
 pub fn ensure_demo_key(path: &std::path::Path) -> std::io::Result<String> {
-    if let Ok(k) = std::fs::read_to_string(path) {
-        if k.trim().len() >= 16 {
-            return Ok(k.trim().to_owned());
-        }
+    if let Ok(k) = std::fs::read_to_string(path)
+        && k.trim().len() >= 16
+    {
+        return Ok(k.trim().to_owned());
     }
     let key = crate::auth::random_token();
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -4,6 +4,9 @@
 
 mod cli;
 mod common;
+mod devices;
 mod foundation;
+mod matrix;
 mod multiprocess;
 mod process;
+mod security;

@@ -1,16 +1,14 @@
 //! The JSON API under `/api/v1`. Every handler is listed in the OpenAPI document, which is
 //! generated from these same types and annotations so that it says what the server does.
 use crate::auth::{Auth, DeviceAuth, client_ip};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::ops;
 use crate::state::AppState;
-use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use onestop_domain::role::Permission;
 use onestop_store::org::Unit;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -1042,16 +1040,4 @@ async fn search_audit(
             })
             .collect(),
     ))
-}
-
-/// Used by pages that need "may this principal do X anywhere".
-pub fn has_any(p: &crate::auth::Principal, perm: Permission) -> bool {
-    p.require_any(perm).is_ok()
-}
-
-#[allow(dead_code)]
-fn _assert_extractors() {
-    fn is_parts<T: FromRequestParts<AppState>>() {}
-    is_parts::<Auth>();
-    let _ = ApiError::not_found();
 }

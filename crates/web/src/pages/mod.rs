@@ -17,7 +17,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use onestop_domain::region::{RegionLevel, RegionPath};
+use onestop_domain::region::RegionLevel;
 use onestop_domain::role::{Permission, Role};
 use onestop_store::org::Unit;
 use serde::Deserialize;
@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/windows", post(window_create))
         .route("/admin/{unit}/{id}/rename", post(unit_rename))
         .route("/admin/{unit}/{id}/close", post(unit_close))
+        .route("/admin/{unit}/{id}/move", post(unit_move))
         .route("/admin/users", get(users_page).post(user_create))
         .route("/admin/users/{id}/disable", post(user_disable))
         .route("/admin/users/{id}/enable", post(user_enable))
@@ -133,7 +134,7 @@ impl Chrome {
                 });
             }
         };
-        add("/admin/regions", "nav.regions", Permission::RegionRead);
+        add("/admin/regions", "nav.regions", Permission::StructureBrowse);
         add("/admin/users", "nav.users", Permission::StaffRead);
         add("/admin/devices", "nav.devices", Permission::DeviceManage);
         add("/audit", "nav.audit", Permission::AuditRead);
@@ -440,7 +441,7 @@ async fn home(PageAuth(p): PageAuth) -> PageResult {
     let t = c.t;
     let role = p.primary_grant().map(|g| g.role).unwrap_or(Role::WindowClerk);
     let mut tiles = Vec::new();
-    if p.require_any(Permission::RegionRead).is_ok() {
+    if p.require_any(Permission::StructureBrowse).is_ok() {
         tiles.push(Tile {
             href: "/admin/regions",
             title: t.get("nav.regions"),
@@ -505,7 +506,7 @@ struct RegionsPage {
 
 async fn regions_page(State(state): State<AppState>, PageAuth(p): PageAuth) -> PageResult {
     let err = page_err(&p);
-    p.require_any(Permission::RegionRead).map_err(&err)?;
+    p.require_any(Permission::StructureBrowse).map_err(&err)?;
     let list = ops::list_regions(&state, &p).await.map_err(&err)?;
     let base = list.iter().map(|r| r.region_path().ids().len()).min().unwrap_or(1);
     let mut parents = Vec::new();
@@ -612,10 +613,15 @@ struct RegionDetailPage {
     writable: bool,
     halls: Vec<HallBlock>,
     departments: Vec<DeptRow>,
+    /// Where a hall or department may move: (region id, label).
+    region_targets: Vec<(i64, String)>,
+    /// Where a window may move: (hall id, label).
+    hall_targets: Vec<(i64, String)>,
 }
 
 async fn region_detail(State(state): State<AppState>, PageAuth(p): PageAuth, ApiPath(id): ApiPath<i64>) -> PageResult {
     let err = page_err(&p);
+    p.require_any(Permission::StructureBrowse).map_err(&err)?;
     let region = ops::get_region(&state, &p, id).await.map_err(&err)?;
     let writable = p.can(Permission::RegionWrite, &region.region_path());
     let read = state.store.read();
@@ -658,9 +664,25 @@ async fn region_detail(State(state): State<AppState>, PageAuth(p): PageAuth, Api
             name: d.name,
         })
         .collect();
+    let mut region_targets = Vec::new();
+    let mut hall_targets = Vec::new();
+    for scope in p.scopes(Permission::RegionWrite) {
+        for r in onestop_store::regions::subtree(read, scope.as_str()).await? {
+            if r.is_open() {
+                region_targets.push((r.id, format!("{} {}", r.code, r.name)));
+            }
+        }
+        for h in onestop_store::org::halls_in(read, scope.as_str()).await? {
+            if h.closed_at.is_none() {
+                hall_targets.push((h.id, h.name));
+            }
+        }
+    }
     let page = RegionDetailPage {
         c: Chrome::for_principal(&p, "/admin/regions"),
         region_closed: region.closed_at.is_some(),
+        region_targets,
+        hall_targets,
         region,
         writable,
         halls,
@@ -749,6 +771,25 @@ async fn unit_rename(
     ops::rename_unit(&state, &f.p, unit, id, &f.form.name)
         .await
         .map_err(&err)?;
+    Ok(see_other(&format!(
+        "/admin/regions/{}",
+        unit_region_id(&state, unit, id).await?
+    )))
+}
+
+#[derive(Deserialize)]
+struct UnitMoveForm {
+    to: i64,
+}
+
+async fn unit_move(
+    State(state): State<AppState>,
+    ApiPath((unit, id)): ApiPath<(String, i64)>,
+    f: StaffForm<UnitMoveForm>,
+) -> PageResult {
+    let err = page_err(&f.p);
+    let unit = parse_unit(&unit).map_err(&err)?;
+    ops::move_unit(&state, &f.p, unit, id, f.form.to).await.map_err(&err)?;
     Ok(see_other(&format!(
         "/admin/regions/{}",
         unit_region_id(&state, unit, id).await?
@@ -1230,9 +1271,4 @@ async fn audit_page(State(state): State<AppState>, PageAuth(p): PageAuth, Query(
         to: to.unwrap_or_default().to_owned(),
     };
     Ok(render(StatusCode::OK, &page))
-}
-
-#[allow(dead_code)]
-fn _scope_is_used(p: &RegionPath) -> bool {
-    !p.as_str().is_empty()
 }

@@ -1,5 +1,6 @@
 //! Test harness: spawns the application in-process on port 0 over a fresh database (SQLite
 //! file, or a PostgreSQL database cloned from a migrated template), seeded with the demo world.
+#![allow(dead_code)] // a toolbox: not every test module uses every helper
 use onestop_domain::audit::AuditKey;
 use onestop_domain::clock::ManualClock;
 use onestop_store::{Backend, Store, StoreOptions};
