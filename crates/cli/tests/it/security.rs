@@ -290,6 +290,10 @@ async fn per_address_limits(db: Db) {
     )
     .await;
     let app = &behind_proxy;
+    // Successful logins do not count: a whole hall may sit behind one address.
+    for _ in 0..5 {
+        assert_eq!(login_from(app, Some("10.0.0.1"), PASSWORD).await, StatusCode::OK);
+    }
     for _ in 0..3 {
         assert_eq!(
             login_from(app, Some("10.0.0.1"), "wrong-password").await,
@@ -626,5 +630,26 @@ both_backends! {
         let root = app.login("jingjiang.sysadmin").await;
         let res = root.post(&format!("/api/v1/users/{sysadmin}/disable"), &json!({})).await;
         assert_eq!(res.status(), StatusCode::OK);
+    }
+}
+
+both_backends! {
+    /// Separation of duties: an administrator neither appoints nor silences who audits them.
+    async fn a_region_admin_cannot_appoint_or_silence_an_auditor(app: TestApp) {
+        let admin = app.login("luoping.admin").await;
+        let county = app.region_id("990121").await;
+        let new_auditor = json!({"username": "luoping.auditor2", "display_name": "新审计员", "password": "auditor-pass-1",
+            "grants": [{"role": "auditor", "region_id": county}]});
+        let res = admin.post("/api/v1/users", &new_auditor).await;
+        assert_eq!(error_code(res).await, (StatusCode::FORBIDDEN, "forbidden".into()));
+        let auditor = user_id(&app, "luoping.auditor").await;
+        let res = admin.post(&format!("/api/v1/users/{auditor}/disable"), &json!({})).await;
+        assert_eq!(error_code(res).await, (StatusCode::FORBIDDEN, "forbidden".into()));
+        let res = admin.post(&format!("/api/v1/users/{auditor}/reset-password"), &json!({"password": "taken-over-123"})).await;
+        assert_eq!(error_code(res).await, (StatusCode::FORBIDDEN, "forbidden".into()));
+        // A system administrator may.
+        let root = app.login("jingjiang.sysadmin").await;
+        let res = root.post("/api/v1/users", &new_auditor).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
     }
 }
