@@ -218,8 +218,11 @@ async fn run(cli: Cli) -> Result<()> {
             let store = app::open_store(&cfg, true).await?;
             let state = onestop_web::AppState::new(store.clone(), clock.clone(), app::web_settings(&cfg)?);
             let seeded = demo::seed(&state, |step| eprintln!("  seeding {step}")).await?;
+            // The simulator runs until serve returns (the sender drops); its lease lets another
+            // demo process on the same database take over if this one dies.
+            let (_sim_stop, sim_stop) = tokio::sync::watch::channel(false);
             if !no_simulate {
-                tracing::info!("the traffic simulator arrives with the queue (issue 5); nothing to simulate yet");
+                onestop_web::queue::sim::spawn(state.clone(), std::time::Duration::from_secs(2), sim_stop);
             }
             let db = onestop_store::redact_url(cfg.database.url.expose());
             app::serve(&cfg, store, clock, move |addr| {

@@ -8,8 +8,10 @@ pub mod backup;
 pub mod devices;
 pub mod error;
 pub mod leases;
+mod listen;
 pub mod migrate;
 pub mod org;
+pub mod queue;
 pub mod ratelimit;
 pub mod regions;
 pub mod sessions;
@@ -172,6 +174,9 @@ impl Store {
             }
         };
         let (events, _) = broadcast::channel(4096);
+        if backend == Backend::Postgres {
+            listen::spawn(opts.url.clone(), events.clone());
+        }
         let writer = writer::Writer::start(backend, write, opts.max_batch.max(1), Arc::new(audit_key.clone()));
         Ok(Self {
             inner: Arc::new(Inner {

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod ops;
 pub mod pages;
+pub mod queue;
 pub mod state;
 
 pub use state::{AppState, WebSettings};

@@ -3,5 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backup;
+mod cli;
 mod common;
+mod devices;
 mod foundation;
+mod matrix;
+mod multiprocess;
+mod process;
+mod queue;
+mod security;

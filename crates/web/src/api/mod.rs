@@ -13,6 +13,8 @@ use onestop_store::org::Unit;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+pub mod queue;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/session", post(login).delete(logout))
@@ -48,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .route("/device", get(device_me))
         .route("/audit", get(search_audit))
         .route("/openapi.json", get(openapi_json))
+        .merge(queue::router())
 }
 
 #[derive(OpenApi)]
@@ -65,7 +68,7 @@ pub fn router() -> Router<AppState> {
         search_audit
     ),
     components(schemas(ErrorBody)),
-    modifiers(&SecurityAddon, &BodyErrors)
+    modifiers(&SecurityAddon)
 )]
 pub struct ApiDoc;
 
@@ -89,9 +92,17 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
+/// The whole document: the foundation's paths and every feature module's.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi().merge_from(queue::QueueApiDoc::openapi());
+    utoipa::Modify::modify(&BodyErrors, &mut doc);
+    doc
+}
+
 /// Every operation that takes a JSON body can also answer 400 (not JSON), 413 (over the body
 /// limit) and 415 (no `Content-Type: application/json`), from the `ApiJson` extractor. Declared
-/// here once rather than on each handler (found missing by schemathesis: scripts/api-fuzz).
+/// here once, for every module's operations, rather than on each handler (found missing by
+/// schemathesis: scripts/api-fuzz, docs/RELIABILITY.md).
 struct BodyErrors;
 impl utoipa::Modify for BodyErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -141,7 +152,7 @@ impl utoipa::Modify for BodyErrors {
 }
 
 async fn openapi_json() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+    Json(openapi())
 }
 
 // ---- DTOs ------------------------------------------------------------------------------------

@@ -260,6 +260,27 @@ impl TestApp {
         }
     }
 
+    /// A second application instance on an existing (already seeded) database: another
+    /// `serve` process sharing it.
+    pub async fn spawn_on(url: &str) -> SecondApp {
+        let key = AuditKey::new(AUDIT_KEY.as_bytes().to_vec()).unwrap();
+        let store = Store::open(&StoreOptions::new(url), key).await.unwrap();
+        let state = AppState::new(
+            store.clone(),
+            Arc::new(ManualClock::new(test_now())),
+            WebSettings::default(),
+        );
+        let router = onestop_web::router(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await;
+        });
+        SecondApp {
+            base: format!("http://{addr}"),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -322,6 +343,17 @@ impl TestApp {
             .await
             .unwrap()
             .id
+    }
+}
+
+/// Another app instance on the same database.
+pub struct SecondApp {
+    pub base: String,
+}
+
+impl SecondApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 }
 
