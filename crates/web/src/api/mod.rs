@@ -95,17 +95,21 @@ impl utoipa::Modify for SecurityAddon {
 /// The whole document: the foundation's paths and every feature module's.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi().merge_from(queue::QueueApiDoc::openapi());
-    utoipa::Modify::modify(&BodyErrors, &mut doc);
+    utoipa::Modify::modify(&ExtractorErrors, &mut doc);
     doc
 }
 
-/// Every operation that takes a JSON body can also answer 400 (not JSON), 413 (over the body
-/// limit) and 415 (no `Content-Type: application/json`), from the `ApiJson` extractor. Declared
-/// here once, for every module's operations, rather than on each handler (found missing by
-/// schemathesis: scripts/api-fuzz, docs/RELIABILITY.md).
-struct BodyErrors;
-impl utoipa::Modify for BodyErrors {
+/// Answers every operation can give because of the extractors it uses, declared here once, for
+/// every module's operations, rather than on each handler (found missing by schemathesis:
+/// scripts/api-fuzz, docs/RELIABILITY.md):
+/// - a JSON body (`ApiJson`): 400 not JSON, 413 over the body limit, 415 no
+///   `Content-Type: application/json`, 422 a body that does not fit the schema;
+/// - a path parameter (`ApiPath`): 404 for an id that does not parse or does not exist;
+/// - the default security (staff `Auth`): 401 without a valid credential.
+struct ExtractorErrors;
+impl utoipa::Modify for ExtractorErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         let error = |description: &str| {
             ResponseBuilder::new()
@@ -127,21 +131,37 @@ impl utoipa::Modify for BodyErrors {
                 &mut item.patch,
             ];
             for op in ops.into_iter().flatten() {
-                if op.request_body.is_none() {
-                    continue;
+                let mut add: Vec<(&str, &str)> = Vec::new();
+                if op.request_body.is_some() {
+                    add.extend([
+                        ("400", "The body is not valid JSON (`malformed_json`)"),
+                        (
+                            "413",
+                            "The body is larger than the server accepts (`payload_too_large`)",
+                        ),
+                        (
+                            "415",
+                            "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`)",
+                        ),
+                        (
+                            "422",
+                            "The body does not fit the schema (`invalid_body`) or fails validation",
+                        ),
+                    ]);
+                }
+                let has_path_param = op
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Path));
+                if has_path_param {
+                    add.push(("404", "Not found, or outside the caller's scope (`not_found`)"));
+                }
+                if op.security.is_none() {
+                    add.push(("401", "Not authenticated (`unauthenticated`, `token_invalid`, ...)"));
                 }
                 let responses = &mut op.responses.responses;
-                for (code, description) in [
-                    ("400", "The body is not valid JSON (`malformed_json`)"),
-                    (
-                        "413",
-                        "The body is larger than the server accepts (`payload_too_large`)",
-                    ),
-                    (
-                        "415",
-                        "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`)",
-                    ),
-                ] {
+                for (code, description) in add {
                     responses
                         .entry(code.to_owned())
                         .or_insert_with(|| error(description).into());

@@ -443,7 +443,7 @@ async fn call_next(State(state): S, Auth(p): Auth, ApiPath(id): ApiPath<i64>) ->
 
 /// Serves a walk-in without a ticket: a number is issued and served at once.
 #[utoipa::path(post, path = "/api/v1/queue/windows/{id}/walk-in", params(("id" = i64, Path)), request_body = WalkInRequest,
-    responses((status = 200, body = WindowOutcome), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = WindowOutcome), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn walk_in(
     State(state): S,
     Auth(p): Auth,
@@ -534,7 +534,7 @@ async fn kiosk_take(
 
 /// Checks in an appointment at a kiosk by booking code or ID number.
 #[utoipa::path(post, path = "/api/v1/queue/kiosk/check-in", request_body = CheckInRequest, security(()),
-    responses((status = 201, body = TakenTicket), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 201, body = TakenTicket), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn kiosk_check_in(
     State(state): S,
     DeviceAuth(d): DeviceAuth,
@@ -633,7 +633,7 @@ async fn book(State(state): S, req: axum::extract::Request) -> ApiResult<(Status
 
 /// Cancels a booking (public; the booking code and the ID number must match).
 #[utoipa::path(post, path = "/api/v1/queue/appointments/{code}/cancel", params(("code" = String, Path)), request_body = CancelRequest, security(()),
-    responses((status = 200, body = Booking), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Booking), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn cancel_booking(State(state): S, req: axum::extract::Request) -> ApiResult<Json<Booking>> {
     let (mut parts, body) = req.into_parts();
     let client = client_ip(&state, &parts).map(|c| c.to_string()).unwrap_or_default();
