@@ -10,11 +10,20 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sql: include_str!("../migrations/0001_foundation.sql"),
-}];
+// Versions 2 (catalogue) and 3 (queue) are being written on other branches; they slot in
+// before 4 when merged, and `migrate` applies whichever are missing, in this order.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "foundation",
+        sql: include_str!("../migrations/0001_foundation.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "cases_infra",
+        sql: include_str!("../migrations/0004_cases_infra.sql"),
+    },
+];
 
 /// The newest schema version this binary knows.
 pub fn known_version() -> i64 {

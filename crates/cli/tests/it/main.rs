@@ -2,5 +2,8 @@
 //! PostgreSQL when ONESTOP_TEST_PG holds a server URL; each on a database of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod certs;
 mod common;
 mod foundation;
+mod outbox;
+mod uploads;

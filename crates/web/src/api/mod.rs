@@ -13,6 +13,9 @@ use onestop_store::org::Unit;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+pub mod certs;
+pub mod uploads;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/session", post(login).delete(logout))
@@ -48,6 +51,8 @@ pub fn router() -> Router<AppState> {
         .route("/device", get(device_me))
         .route("/audit", get(search_audit))
         .route("/openapi.json", get(openapi_json))
+        .merge(certs::router())
+        .merge(uploads::router())
 }
 
 #[derive(OpenApi)]
@@ -89,8 +94,16 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
+/// The served document: the foundation's paths and those of each API module.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(certs::CertsDoc::openapi());
+    doc.merge(uploads::UploadsDoc::openapi());
+    doc
+}
+
 async fn openapi_json() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+    Json(openapi())
 }
 
 // ---- DTOs ------------------------------------------------------------------------------------
