@@ -129,7 +129,7 @@ impl Incoming {
         let by = uploaded_by.to_owned();
         let size = self.size as i64;
         let at = state.clock.now();
-        Ok(state
+        state
             .store
             .write(move |tx| {
                 Box::pin(async move {
@@ -148,7 +148,7 @@ impl Incoming {
                 })
             })
             .await
-            .map_err(|e: StoreError| ApiError::from(e))?)
+            .map_err(|e: StoreError| ApiError::from(e))
     }
 }
 

@@ -245,13 +245,12 @@ both_backends! {
         for i in 0..20 {
             queue_sms(&app, "13800001234", &format!("m{i}")).await;
         }
-        let now = app.clock_now();
-        let claim = |store: onestop_store::Store| async move {
+        let claim = |store: onestop_store::Store, now: jiff::Timestamp| async move {
             store.write(move |tx| Box::pin(async move {
                 onestop_store::outbox::claim(tx, now, 20, jiff::SignedDuration::from_mins(5)).await
             })).await.unwrap()
         };
-        let (a, b) = tokio::join!(claim(app.store.clone()), claim(app.store.clone()));
+        let (a, b) = tokio::join!(claim(app.store.clone(), app.clock_now()), claim(app.store.clone(), app.clock_now()));
         let mut ids: Vec<i64> = a.iter().chain(b.iter()).map(|m| m.id).collect();
         assert_eq!(ids.len(), 20, "every message claimed once");
         ids.sort();
@@ -259,7 +258,7 @@ both_backends! {
         assert_eq!(ids.len(), 20, "no message claimed twice");
         // A claim whose holder died comes back after its lease.
         app.clock.advance(jiff::SignedDuration::from_mins(6));
-        let again = claim(app.store.clone()).await;
+        let again = claim(app.store.clone(), app.clock_now()).await;
         assert_eq!(again.len(), 20);
         assert!(again.iter().all(|m| m.attempts == 2));
     }

@@ -259,7 +259,12 @@ async fn print_page(
         .await
         .map_err(|e| err(e.into()))?;
     if !can_print(&p, &region.region_path()) {
-        return Err(err(ApiError::forbidden()));
+        // Outside one's subtree the certificate does not exist for you (as everywhere).
+        return Err(err(if p.can(Permission::RegionRead, &region.region_path()) {
+            ApiError::forbidden()
+        } else {
+            ApiError::not_found()
+        }));
     }
     let cert = certs::from_row(&row).map_err(&err)?;
     let link = format!("{}/verify?c={}", base_url(&state, &headers), cert.to_link_param());
