@@ -296,11 +296,13 @@ pub fn load(file: Option<&Path>, env: &[(String, String)], flags: &[(&str, Value
         if ENV_NOT_CONFIG.contains(&name.as_str()) {
             continue;
         }
-        let (rest, from_file) = match rest.strip_suffix("_FILE") {
-            Some(r) => (r, true),
-            None => (rest, false),
+        let key_path = |rest: &str| -> Vec<String> { rest.split("__").map(|s| s.to_ascii_lowercase()).collect() };
+        // A key that itself ends in `_file` (audit.checkpoint_file) is a plain variable, not a
+        // `*_FILE` secret variant of a key that does not exist.
+        let (path, from_file) = match rest.strip_suffix("_FILE") {
+            Some(r) if lookup(&defaults, &key_path(rest)).is_none() => (key_path(r), true),
+            _ => (key_path(rest), false),
         };
-        let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
         let Some(expected) = lookup(&defaults, &path) else {
             warnings.push(format!("unknown configuration variable {name} (ignored)"));
             continue;
@@ -593,5 +595,17 @@ mod tests {
             .err()
             .map(|e| format!("{e:#}"));
         assert!(err.unwrap_or_default().contains("ONESTOP_SERVER__BODY_LIMIT"));
+    }
+
+    #[test]
+    fn a_key_ending_in_file_is_a_plain_variable() -> Result<()> {
+        let loaded = load(
+            None,
+            &env(&[("ONESTOP_AUDIT__CHECKPOINT_FILE", "/var/lib/onestop/checkpoints")]),
+            &[],
+        )?;
+        assert_eq!(loaded.config.audit.checkpoint_file, "/var/lib/onestop/checkpoints");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        Ok(())
     }
 }

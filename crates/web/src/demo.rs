@@ -49,14 +49,15 @@ fn role_key(role: Role) -> &'static str {
 
 /// Seeds the world unless this database already has it. Returns whether it seeded.
 pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool, ApiError> {
-    // One hash for every demo account: the password is public anyway, and it keeps seeding fast.
-    let hash = crate::auth::hash_password(DEMO_PASSWORD)?;
     if onestop_store::settings::get(state.store.read(), "demo.seeded")
         .await?
         .is_some()
     {
         return Ok(false);
     }
+    // One hash for every demo account: the password is public anyway, and it keeps seeding fast.
+    // (Only once we know we seed: an argon2 hash would otherwise delay every restart.)
+    let hash = crate::auth::hash_password(DEMO_PASSWORD)?;
     let sys = system_principal("demo-seed");
     let province = crate::ops::create_region(state, &sys, "990000", "静江省", None).await?;
     let city = crate::ops::create_region(state, &sys, "990100", "久安市", Some(province.id)).await?;

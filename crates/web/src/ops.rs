@@ -465,13 +465,32 @@ pub async fn get_user(state: &AppState, p: &Principal, id: i64) -> ApiResult<(Us
     Ok((u, grants))
 }
 
-/// Writing a user needs StaffWrite over every region the user holds a grant in.
+/// Writing a user needs StaffWrite over every region the user holds a grant in (and system admin
+/// where they are one).
 async fn user_for_write(state: &AppState, p: &Principal, id: i64) -> ApiResult<User> {
     let (u, grants) = get_user(state, p, id).await?;
     for g in &grants {
-        p.require(Permission::StaffWrite, &RegionPath::from_stored(g.region_path.clone()))?;
+        let path = RegionPath::from_stored(g.region_path.clone());
+        p.require(Permission::StaffWrite, &path)?;
+        // Resetting or disabling a system administrator or an auditor would take over or silence
+        // more than one holds: like granting those roles (see `create_user`), it needs system
+        // admin there.
+        if Role::parse(&g.role).is_ok_and(needs_system_admin_to_grant)
+            && !p
+                .grants
+                .iter()
+                .any(|h| h.role == Role::SystemAdmin && h.region_path.contains(&path))
+        {
+            return Err(ApiError::forbidden());
+        }
     }
     Ok(u)
+}
+
+/// Roles only a system administrator may grant or manage: system admin (nobody hands out more
+/// than they hold) and auditor (separation of duties: an admin does not appoint who audits them).
+fn needs_system_admin_to_grant(role: Role) -> bool {
+    matches!(role, Role::SystemAdmin | Role::Auditor)
 }
 
 fn audit_region(grants: &[(Role, i64)]) -> i64 {
@@ -501,8 +520,8 @@ pub async fn create_user(state: &AppState, p: &Principal, input: NewUserInput) -
         let role = Role::parse(role)?;
         let r = regions::get(state.store.read(), *region_id).await?;
         p.require(Permission::StaffWrite, &r.region_path())?;
-        // Nobody hands out more than they hold: granting system admin needs system admin there.
-        if role == Role::SystemAdmin
+        // Granting system admin or auditor needs system admin there (see `needs_system_admin_to_grant`).
+        if needs_system_admin_to_grant(role)
             && !p
                 .grants
                 .iter()
@@ -881,24 +900,28 @@ pub async fn login(
 ) -> ApiResult<NewSession> {
     let window = jiff::SignedDuration::from_mins(15);
     let addr = client.map(|c| c.to_string()).unwrap_or_else(|| "unknown".into());
-    crate::auth::rate_limit(
-        state,
-        format!("login:addr:{addr}"),
-        state.settings.login_limit_per_address,
-        window,
-    )
-    .await?;
-    let wrong = || ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "login_failed", "用户名或密码错误");
-    let Ok(name) = Username::parse(username) else {
-        return Err(wrong());
-    };
-    let account_bucket = format!("login:account:{}", name.as_str());
-    let failures =
-        onestop_store::ratelimit::peek(state.store.read(), &account_bucket, window, state.clock.now()).await?;
-    if failures >= state.settings.login_limit_per_account {
+    // Failed attempts are counted per client address and per account. Successful logins do
+    // not count: a whole hall may share one NAT address.
+    let addr_bucket = format!("login:addr:{addr}");
+    let now = state.clock.now();
+    if onestop_store::ratelimit::peek(state.store.read(), &addr_bucket, window, now).await?
+        >= state.settings.login_limit_per_address
+    {
         return Err(ApiError::too_many());
     }
-    let found = users::by_username(state.store.read(), name.as_str()).await?;
+    let wrong = || ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "login_failed", "用户名或密码错误");
+    let name = Username::parse(username).ok();
+    let account_bucket = name.as_ref().map(|n| format!("login:account:{}", n.as_str()));
+    if let Some(bucket) = &account_bucket
+        && onestop_store::ratelimit::peek(state.store.read(), bucket, window, now).await?
+            >= state.settings.login_limit_per_account
+    {
+        return Err(ApiError::too_many());
+    }
+    let found = match &name {
+        Some(n) => users::by_username(state.store.read(), n.as_str()).await?,
+        None => None,
+    };
     let ok = match &found {
         Some((_, hash)) => crate::auth::verify_password(password, hash),
         None => {
@@ -907,8 +930,11 @@ pub async fn login(
         }
     };
     let Some((user, _)) = found.filter(|_| ok) else {
-        crate::auth::rate_limit(state, account_bucket, i64::MAX, window).await?;
-        tracing::info!(username = %name, "login failed");
+        crate::auth::rate_limit(state, addr_bucket, i64::MAX, window).await?;
+        if let Some(bucket) = account_bucket {
+            crate::auth::rate_limit(state, bucket, i64::MAX, window).await?;
+        }
+        tracing::info!(username = %name.map(|n| n.to_string()).unwrap_or_default(), "login failed");
         return Err(wrong());
     };
     if user.is_disabled() {

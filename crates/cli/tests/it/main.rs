@@ -3,7 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod certs;
+mod cli;
 mod common;
+mod devices;
 mod foundation;
+mod matrix;
+mod multiprocess;
 mod outbox;
+mod process;
+mod security;
 mod uploads;

@@ -1,7 +1,7 @@
 //! E-certificate API: verify a certificate, read a region's published keys, rotate a key.
 use crate::auth::Auth;
 use crate::certs::{self, KeysDocument, Outcome};
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiPath;
 use crate::state::AppState;
 use axum::extract::State;
@@ -24,13 +24,19 @@ pub fn router() -> Router<AppState> {
 )]
 pub struct CertsDoc;
 
-/// Verifies an e-certificate. The body is the certificate file itself (JSON). The answer is
-/// 200 whether the certificate is valid or not: `valid`, and `code`/`message` say why not.
+/// Verifies an e-certificate. The body is the certificate file itself (JSON). A certificate
+/// gets 200 whether it is valid or not: `valid`, and `code`/`message` say why not (forged,
+/// altered, unknown or retired key, revoked). A body that is not a certificate file at all is
+/// 422 `certificate_malformed`.
 #[utoipa::path(post, path = "/api/v1/certificates/verify", security(()),
     request_body(content = String, content_type = "application/json", description = "The certificate file"),
-    responses((status = 200, body = Outcome), (status = 413, body = ErrorBody)))]
+    responses((status = 200, body = Outcome), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn verify(State(state): State<AppState>, body: String) -> ApiResult<Json<Outcome>> {
-    Ok(Json(certs::verify(&state, &body).await?))
+    let out = certs::verify(&state, &body).await?;
+    if out.code == "malformed" || out.code == "format_unknown" {
+        return Err(ApiError::validation("certificate_malformed", out.message));
+    }
+    Ok(Json(out))
 }
 
 /// A region's published Ed25519 keys, current and retired. Public: anyone may verify offline
