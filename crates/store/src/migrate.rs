@@ -110,6 +110,19 @@ impl Store {
         if found < known && !allow_older {
             return Err(StoreError::SchemaTooOld { found, known });
         }
+        if found == known && !allow_older && found > 0 {
+            // Migrations written on parallel branches can land with lower numbers than one
+            // already applied (a database at 4 that lacks 2): that database is not current.
+            let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+                .fetch_all(self.read())
+                .await?;
+            if let Some(gap) = MIGRATIONS.iter().find(|m| !applied.contains(&m.version)) {
+                return Err(StoreError::SchemaTooOld {
+                    found: gap.version - 1,
+                    known,
+                });
+            }
+        }
         Ok(found)
     }
 
