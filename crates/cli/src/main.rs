@@ -54,6 +54,16 @@ enum Command {
     /// Show the effective configuration (secrets masked).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Verify an e-certificate file. Exit status 0: valid; 1: invalid (the reason is printed);
+    /// 2: it could not be checked (unreadable file, no database).
+    Verify {
+        /// The certificate file (JSON), as downloaded or saved from the verification page.
+        file: PathBuf,
+        /// Published keys files (`GET /api/v1/regions/{code}/keys`) to verify offline against;
+        /// without this, the keys published in the configured database are used.
+        #[arg(long)]
+        keys: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -154,6 +164,12 @@ async fn run(cli: Cli) -> Result<()> {
         _ => {}
     }
     let is_demo = matches!(cli.command, Command::Demo { .. });
+    if let Command::Verify { file, keys } = &cli.command
+        && !keys.is_empty()
+    {
+        // Offline: no configuration or database needed.
+        std::process::exit(verify_offline(file, keys));
+    }
     if is_demo && cli.database.is_none() && std::env::var("ONESTOP_DATABASE__URL").is_err() {
         flags.push(("database.url", Value::String("sqlite://onestop-demo.db".into())));
     }
@@ -170,6 +186,30 @@ async fn run(cli: Cli) -> Result<()> {
                 Value::String(format!("{}.checkpoints", key_file.display())),
             ));
         }
+        loaded = config::load(config_file.as_deref(), &env, &again)?;
+    }
+    if is_demo {
+        // The demo keeps its data key, uploaded files and dev-sink visibility beside its database.
+        let url = loaded.config.database.url.expose().to_owned();
+        let mut again = flags.clone();
+        if loaded.config.crypto.data_key.is_empty() {
+            let key = demo::ensure_demo_data_key(&demo::demo_side_path(&url, "data-key"))?;
+            again.push(("crypto.data_key", Value::String(key)));
+        }
+        if loaded.config.storage.dir == config::StorageConfig::default().dir {
+            let dir = demo::demo_side_path(&url, "blobs");
+            again.push(("storage.dir", Value::String(dir.display().to_string())));
+        }
+        again.push(("notify.dev_outbox_public", Value::Bool(true)));
+        // Keep what the audit-key step added.
+        again.push((
+            "audit.hmac_key",
+            Value::String(loaded.config.audit.hmac_key.expose().to_owned()),
+        ));
+        again.push((
+            "audit.checkpoint_file",
+            Value::String(loaded.config.audit.checkpoint_file.clone()),
+        ));
         loaded = config::load(config_file.as_deref(), &env, &again)?;
     }
     let cfg = loaded.config;
@@ -250,11 +290,86 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::User(cmd) => user_command(&cfg, cmd).await,
         Command::Audit(cmd) => audit_command(&cfg, cmd).await,
+        Command::Verify { file, .. } => {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("cannot read {}: {e}", file.display());
+                    std::process::exit(2);
+                }
+            };
+            let state = match cli_state(&cfg).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("cannot open the database to read the published keys: {e:#}");
+                    std::process::exit(2);
+                }
+            };
+            let outcome = onestop_web::certs::verify(&state, &text).await.map_err(api_err);
+            state.store.close().await;
+            match outcome {
+                Ok(o) => std::process::exit(report_outcome(&o)),
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    std::process::exit(2);
+                }
+            }
+        }
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config::redacted_toml(&cfg)?);
             Ok(())
         }
     }
+}
+
+/// Prints a verification outcome; returns the exit status (0 valid, 1 invalid).
+fn report_outcome(o: &onestop_web::certs::Outcome) -> i32 {
+    match (&o.certificate, o.valid) {
+        (Some(c), true) => {
+            let p = &c.payload;
+            println!("有效 (valid): {} {}", p.title, p.number);
+            println!(
+                "  issued by {} · {} ({}) on {}",
+                p.issuer.authority, p.issuer.region_name, p.issuer.region_code, p.issued_at
+            );
+            println!(
+                "  holder {} {} · case {} · key {}",
+                p.holder.name, p.holder.id_masked, p.case_no, c.key_id
+            );
+            0
+        }
+        _ => {
+            println!("无效 (invalid): {} [{}]", o.message, o.code);
+            1
+        }
+    }
+}
+
+/// `onestop verify FILE --keys KEYS...`: reads keys documents (one object or an array of them).
+fn verify_offline(file: &std::path::Path, keys: &[PathBuf]) -> i32 {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", file.display());
+            return 2;
+        }
+    };
+    let mut published = Vec::new();
+    for k in keys {
+        let parsed = std::fs::read_to_string(k).map_err(|e| e.to_string()).and_then(|t| {
+            serde_json::from_str::<Vec<onestop_web::certs::KeysDocument>>(&t)
+                .or_else(|_| serde_json::from_str::<onestop_web::certs::KeysDocument>(&t).map(|d| vec![d]))
+                .map_err(|e| e.to_string())
+        });
+        match parsed {
+            Ok(docs) => published.extend(docs.iter().flat_map(|d| d.published())),
+            Err(e) => {
+                eprintln!("cannot read keys file {}: {e}", k.display());
+                return 2;
+            }
+        }
+    }
+    report_outcome(&onestop_web::certs::verify_with(&text, &published))
 }
 
 fn read_password(from_stdin: bool) -> Result<(String, bool)> {
