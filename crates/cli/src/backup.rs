@@ -59,7 +59,8 @@ pub struct Manifest {
 pub struct BackupSources<'a> {
     pub checkpoint_file: Option<&'a Path>,
     pub storage_dir: Option<&'a Path>,
-    pub data_key_configured: bool,
+    /// Names of the configured secrets (`audit.hmac_key`, `crypto.data_key`, ...).
+    pub keys_to_keep: Vec<String>,
 }
 
 pub fn sha256_file(path: &Path) -> Result<(u64, String)> {
@@ -100,15 +101,19 @@ fn files_under(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
-fn copy_tree(from: &Path, to: &Path) -> Result<u64> {
+/// Copies the regular files under `from` into `to`, leaving out the top-level `skip` directory.
+fn copy_tree(from: &Path, to: &Path, skip: Option<&str>) -> Result<u64> {
     std::fs::create_dir_all(to)?;
     let mut n = 0;
     for entry in std::fs::read_dir(from).with_context(|| format!("cannot list {}", from.display()))? {
         let entry = entry?;
         let ty = entry.file_type()?;
+        if skip.is_some_and(|s| entry.file_name() == s) {
+            continue;
+        }
         let target = to.join(entry.file_name());
         if ty.is_dir() {
-            n += copy_tree(&entry.path(), &target)?;
+            n += copy_tree(&entry.path(), &target, None)?;
         } else if ty.is_file() {
             std::fs::copy(entry.path(), &target).with_context(|| format!("cannot copy {}", entry.path().display()))?;
             n += 1;
@@ -133,9 +138,11 @@ fn keys_note(keys: &[String], manifest_time: &str) -> String {
                  (or ONESTOP_AUDIT__HMAC_KEY, or audit.hmac_key in the configuration file)."
             }
             "crypto.data_key" => {
-                "encrypts personal data fields in the database. Without it, that data is lost.\n  \
-                 Set as ONESTOP_CRYPTO__DATA_KEY_FILE (or crypto.data_key)."
+                "seals applicants' ID numbers and phones, notification recipients and every region's\n  \
+                 private signing key. Without it, that data is lost for good: the backup cannot bring it\n  \
+                 back. Set as ONESTOP_CRYPTO__DATA_KEY_FILE (or crypto.data_key)."
             }
+            "crypto.old_data_keys" => "earlier data keys, still needed to open values sealed before the last rotation.",
             _ => "a secret of this deployment.",
         };
         s.push_str(&format!("- {k}: {why}\n"));
@@ -171,17 +178,16 @@ pub async fn backup(store: &onestop_store::Store, dest: &Path, src: &BackupSourc
     let snapshot: Snapshot = store.backup_to(&partial.join(db_name)).await?;
 
     if let Some(dir) = src.storage_dir {
+        // After the snapshot: uploads are written before the rows that name them, so every file
+        // the snapshot refers to is already there. `tmp/` holds uploads still being written.
         if dir.is_dir() {
-            copy_tree(dir, &partial.join(FILES_DIR))?;
+            copy_tree(dir, &partial.join(FILES_DIR), Some("tmp"))?;
         } else {
             tracing::warn!(dir = %dir.display(), "storage.dir is configured but does not exist: no files backed up");
         }
     }
 
-    let mut keys = vec!["audit.hmac_key".to_owned()];
-    if src.data_key_configured {
-        keys.push("crypto.data_key".to_owned());
-    }
+    let keys = src.keys_to_keep.clone();
     std::fs::write(partial.join(KEYS_FILE), keys_note(&keys, &created_at))?;
 
     let mut paths = Vec::new();
@@ -281,7 +287,7 @@ pub fn restore_files(dir: &Path, storage_dir: &Path, force: bool) -> Result<u64>
             storage_dir.display()
         );
     }
-    copy_tree(&from, storage_dir)
+    copy_tree(&from, storage_dir, None)
 }
 
 #[cfg(test)]

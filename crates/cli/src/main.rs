@@ -72,6 +72,16 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Verify an e-certificate file. Exit status 0: valid; 1: invalid (the reason is printed);
+    /// 2: it could not be checked (unreadable file, no database).
+    Verify {
+        /// The certificate file (JSON), as downloaded or saved from the verification page.
+        file: PathBuf,
+        /// Published keys files (`GET /api/v1/regions/{code}/keys`) to verify offline against;
+        /// without this, the keys published in the configured database are used.
+        #[arg(long)]
+        keys: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -172,6 +182,12 @@ async fn run(cli: Cli) -> Result<()> {
         _ => {}
     }
     let is_demo = matches!(cli.command, Command::Demo { .. });
+    if let Command::Verify { file, keys } = &cli.command
+        && !keys.is_empty()
+    {
+        // Offline: no configuration or database needed.
+        std::process::exit(verify_offline(file, keys));
+    }
     if is_demo && cli.database.is_none() && std::env::var("ONESTOP_DATABASE__URL").is_err() {
         flags.push(("database.url", Value::String("sqlite://onestop-demo.db".into())));
     }
@@ -188,6 +204,30 @@ async fn run(cli: Cli) -> Result<()> {
                 Value::String(format!("{}.checkpoints", key_file.display())),
             ));
         }
+        loaded = config::load(config_file.as_deref(), &env, &again)?;
+    }
+    if is_demo {
+        // The demo keeps its data key, uploaded files and dev-sink visibility beside its database.
+        let url = loaded.config.database.url.expose().to_owned();
+        let mut again = flags.clone();
+        if loaded.config.crypto.data_key.is_empty() {
+            let key = demo::ensure_demo_data_key(&demo::demo_side_path(&url, "data-key"))?;
+            again.push(("crypto.data_key", Value::String(key)));
+        }
+        if loaded.config.storage.dir == config::StorageConfig::default().dir {
+            let dir = demo::demo_side_path(&url, "blobs");
+            again.push(("storage.dir", Value::String(dir.display().to_string())));
+        }
+        again.push(("notify.dev_outbox_public", Value::Bool(true)));
+        // Keep what the audit-key step added.
+        again.push((
+            "audit.hmac_key",
+            Value::String(loaded.config.audit.hmac_key.expose().to_owned()),
+        ));
+        again.push((
+            "audit.checkpoint_file",
+            Value::String(loaded.config.audit.checkpoint_file.clone()),
+        ));
         loaded = config::load(config_file.as_deref(), &env, &again)?;
     }
     let cfg = loaded.config;
@@ -268,6 +308,31 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::User(cmd) => user_command(&cfg, cmd).await,
         Command::Audit(cmd) => audit_command(&cfg, cmd).await,
+        Command::Verify { file, .. } => {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("cannot read {}: {e}", file.display());
+                    std::process::exit(2);
+                }
+            };
+            let state = match cli_state(&cfg).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("cannot open the database to read the published keys: {e:#}");
+                    std::process::exit(2);
+                }
+            };
+            let outcome = onestop_web::certs::verify(&state, &text).await.map_err(api_err);
+            state.store.close().await;
+            match outcome {
+                Ok(o) => std::process::exit(report_outcome(&o)),
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    std::process::exit(2);
+                }
+            }
+        }
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config::redacted_toml(&cfg)?);
             Ok(())
@@ -277,12 +342,21 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// A configuration value by dotted key, if set and not empty. Used for keys that other parts of
-/// the system add (`storage.dir`, `crypto.data_key`): backup covers them once they exist.
-fn config_str(cfg: &config::Config, dotted: &str) -> Option<String> {
-    let v = serde_json::to_value(cfg).ok()?;
-    let found = dotted.split('.').try_fold(&v, |cur, part| cur.get(part))?;
-    found.as_str().filter(|s| !s.trim().is_empty()).map(str::to_owned)
+/// The configuration keys whose values a backup must not hold and an operator must keep.
+fn keys_to_keep(cfg: &config::Config) -> Vec<String> {
+    let mut keys = vec!["audit.hmac_key".to_owned()];
+    if !cfg.crypto.data_key.is_empty() {
+        keys.push("crypto.data_key".to_owned());
+    }
+    if cfg.crypto.old_data_keys.iter().any(|k| !k.is_empty()) {
+        keys.push("crypto.old_data_keys".to_owned());
+    }
+    keys
+}
+
+/// `storage.dir`, when set.
+fn storage_dir(cfg: &config::Config) -> Option<PathBuf> {
+    (!cfg.storage.dir.trim().is_empty()).then(|| PathBuf::from(&cfg.storage.dir))
 }
 
 async fn backup_command(cfg: &config::Config, to: &std::path::Path) -> Result<()> {
@@ -298,11 +372,11 @@ async fn backup_command(cfg: &config::Config, to: &std::path::Path) -> Result<()
     store.check_schema(true).await?;
     let started = std::time::Instant::now();
     let checkpoint_file = (!cfg.audit.checkpoint_file.is_empty()).then(|| PathBuf::from(&cfg.audit.checkpoint_file));
-    let storage_dir = config_str(cfg, "storage.dir").map(PathBuf::from);
+    let storage_dir = storage_dir(cfg);
     let sources = backup::BackupSources {
         checkpoint_file: checkpoint_file.as_deref(),
         storage_dir: storage_dir.as_deref(),
-        data_key_configured: config_str(cfg, "crypto.data_key").is_some(),
+        keys_to_keep: keys_to_keep(cfg),
     };
     let result = backup::backup(&store, to, &sources).await;
     store.close().await;
@@ -379,10 +453,10 @@ async fn restore_command(cfg: &config::Config, from: &std::path::Path, force: bo
         );
     }
     let has_files = from.join(backup::FILES_DIR).is_dir();
-    match config_str(cfg, "storage.dir") {
+    match storage_dir(cfg) {
         Some(dir) if has_files => {
-            let n = backup::restore_files(from, std::path::Path::new(&dir), force)?;
-            println!("Uploaded files restored into {dir}: {n} files.");
+            let n = backup::restore_files(from, &dir, force)?;
+            println!("Uploaded files restored into {}: {n} files.", dir.display());
         }
         None if has_files => println!(
             "The backup holds uploaded files, but storage.dir is not configured: copy {} into it.",
@@ -459,6 +533,56 @@ fn read_last_checkpoint(
         );
     }
     Ok(Some(cp))
+}
+
+/// Prints a verification outcome; returns the exit status (0 valid, 1 invalid).
+fn report_outcome(o: &onestop_web::certs::Outcome) -> i32 {
+    match (&o.certificate, o.valid) {
+        (Some(c), true) => {
+            let p = &c.payload;
+            println!("有效 (valid): {} {}", p.title, p.number);
+            println!(
+                "  issued by {} · {} ({}) on {}",
+                p.issuer.authority, p.issuer.region_name, p.issuer.region_code, p.issued_at
+            );
+            println!(
+                "  holder {} {} · case {} · key {}",
+                p.holder.name, p.holder.id_masked, p.case_no, c.key_id
+            );
+            0
+        }
+        _ => {
+            println!("无效 (invalid): {} [{}]", o.message, o.code);
+            1
+        }
+    }
+}
+
+/// `onestop verify FILE --keys KEYS...`: reads keys documents (one object or an array of them).
+fn verify_offline(file: &std::path::Path, keys: &[PathBuf]) -> i32 {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", file.display());
+            return 2;
+        }
+    };
+    let mut published = Vec::new();
+    for k in keys {
+        let parsed = std::fs::read_to_string(k).map_err(|e| e.to_string()).and_then(|t| {
+            serde_json::from_str::<Vec<onestop_web::certs::KeysDocument>>(&t)
+                .or_else(|_| serde_json::from_str::<onestop_web::certs::KeysDocument>(&t).map(|d| vec![d]))
+                .map_err(|e| e.to_string())
+        });
+        match parsed {
+            Ok(docs) => published.extend(docs.iter().flat_map(|d| d.published())),
+            Err(e) => {
+                eprintln!("cannot read keys file {}: {e}", k.display());
+                return 2;
+            }
+        }
+    }
+    report_outcome(&onestop_web::certs::verify_with(&text, &published))
 }
 
 fn read_password(from_stdin: bool) -> Result<(String, bool)> {

@@ -5,18 +5,21 @@
 
 pub mod audit;
 pub mod backup;
+pub mod certs;
 pub mod devices;
 pub mod error;
 pub mod leases;
 mod listen;
 pub mod migrate;
 pub mod org;
+pub mod outbox;
 pub mod queue;
 pub mod ratelimit;
 pub mod regions;
 pub mod sessions;
 pub mod settings;
 pub mod tokens;
+pub mod uploads;
 pub mod users;
 mod writer;
 

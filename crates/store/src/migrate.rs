@@ -10,6 +10,8 @@ struct Migration {
     sql: &'static str,
 }
 
+// Version 2 (catalogue) is being written on another branch; it slots in before 3 when merged,
+// and `migrate` applies whichever are missing, in this order.
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -20,6 +22,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "queue",
         sql: include_str!("../migrations/0003_queue.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "cases_infra",
+        sql: include_str!("../migrations/0004_cases_infra.sql"),
     },
 ];
 
@@ -107,6 +114,19 @@ impl Store {
         }
         if found < known && !allow_older {
             return Err(StoreError::SchemaTooOld { found, known });
+        }
+        if found == known && !allow_older && found > 0 {
+            // Migrations written on parallel branches can land with lower numbers than one
+            // already applied (a database at 4 that lacks 2): that database is not current.
+            let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+                .fetch_all(self.read())
+                .await?;
+            if let Some(gap) = MIGRATIONS.iter().find(|m| !applied.contains(&m.version)) {
+                return Err(StoreError::SchemaTooOld {
+                    found: gap.version - 1,
+                    known,
+                });
+            }
         }
         Ok(found)
     }

@@ -11,12 +11,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-async fn onestop(db_url: &str, args: &[&str]) -> std::process::Output {
+/// A data key (hex of 32 bytes) the backup must name and never hold.
+const DATA_KEY: &str = "8f3c2a9d4e5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9f0a1b2c3d4e5f";
+
+async fn onestop(db_url: &str, storage_dir: &Path, args: &[&str]) -> std::process::Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_onestop"))
         .arg("--database")
         .arg(db_url)
         .args(args)
         .env("ONESTOP_AUDIT__HMAC_KEY", AUDIT_KEY)
+        .env("ONESTOP_CRYPTO__DATA_KEY", DATA_KEY)
+        .env("ONESTOP_STORAGE__DIR", storage_dir)
         .env("ONESTOP_LOG", "warn")
         .stdin(std::process::Stdio::null())
         .output()
@@ -72,8 +77,14 @@ both_backends! {
 
         let dir = TempDir::new("backup");
         let dest = dir.0.join("backup-1");
+        // Uploaded files: one stored, one still being written (tmp/ is left out).
+        let blobs = dir.0.join("blobs");
+        std::fs::create_dir_all(blobs.join("ab/cd")).unwrap();
+        std::fs::create_dir_all(blobs.join("tmp")).unwrap();
+        std::fs::write(blobs.join("ab/cd/abcd0001"), b"uploaded material").unwrap();
+        std::fs::write(blobs.join("tmp/partial"), b"half").unwrap();
         let before: Vec<String> = acked.lock().unwrap().clone();
-        let out = onestop(&app.db.url, &["backup", "--to", dest.to_str().unwrap()]).await;
+        let out = onestop(&app.db.url, &blobs, &["backup", "--to", dest.to_str().unwrap()]).await;
         let during = acked.lock().unwrap().len() - before.len();
         stop.store(true, Ordering::Relaxed);
         writer.await.unwrap();
@@ -89,29 +100,38 @@ both_backends! {
         let listed: Vec<&str> = manifest["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
         assert!(listed.contains(&manifest["database"].as_str().unwrap()));
         assert!(listed.contains(&"KEYS-TO-KEEP.txt"));
+        assert!(listed.contains(&"files/ab/cd/abcd0001"), "{listed:?}");
+        assert!(!listed.iter().any(|p| p.contains("tmp/")), "{listed:?}");
         let keys = std::fs::read_to_string(dest.join("KEYS-TO-KEEP.txt")).unwrap();
-        assert!(keys.contains("audit.hmac_key"));
+        assert!(keys.contains("audit.hmac_key") && keys.contains("crypto.data_key"), "{keys}");
         let mut files = Vec::new();
         all_files(&dest, &mut files);
         for f in files {
             let bytes = std::fs::read(&f).unwrap();
-            assert!(
-                !bytes.windows(AUDIT_KEY.len()).any(|w| w == AUDIT_KEY.as_bytes()),
-                "{} holds the audit key",
-                f.display()
-            );
+            for secret in [AUDIT_KEY, DATA_KEY] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{} holds a key",
+                    f.display()
+                );
+            }
         }
 
         // A database with data in it is not overwritten without --force.
-        let out = onestop(&app.db.url, &["restore", "--from", dest.to_str().unwrap()]).await;
+        let out = onestop(&app.db.url, &blobs, &["restore", "--from", dest.to_str().unwrap()]).await;
         assert!(!out.status.success(), "restore over a live database was not refused: {}", text(&out));
         assert!(text(&out).contains("not empty"), "{}", text(&out));
 
         // Restore into a fresh database.
         let fresh = TestDb::empty(app.kind).await;
-        let out = onestop(&fresh.url, &["restore", "--from", dest.to_str().unwrap()]).await;
+        let restored_blobs = dir.0.join("restored-blobs");
+        let out = onestop(&fresh.url, &restored_blobs, &["restore", "--from", dest.to_str().unwrap()]).await;
         assert!(out.status.success(), "restore failed: {}", text(&out));
         assert!(text(&out).contains("Audit trail OK"), "{}", text(&out));
+        assert_eq!(
+            std::fs::read(restored_blobs.join("ab/cd/abcd0001")).unwrap(),
+            b"uploaded material"
+        );
 
         let key = AuditKey::new(AUDIT_KEY.as_bytes().to_vec()).unwrap();
         let restored = Store::open(&StoreOptions::new(&fresh.url), key).await.unwrap();
@@ -138,7 +158,7 @@ both_backends! {
         bytes[mid] ^= 0xff;
         std::fs::write(&db_file, bytes).unwrap();
         let again = TestDb::empty(app.kind).await;
-        let out = onestop(&again.url, &["restore", "--from", dest.to_str().unwrap()]).await;
+        let out = onestop(&again.url, &dir.0.join("blobs-3"), &["restore", "--from", dest.to_str().unwrap()]).await;
         assert!(!out.status.success(), "a damaged backup was restored: {}", text(&out));
         assert!(text(&out).contains("checksum mismatch"), "{}", text(&out));
     }

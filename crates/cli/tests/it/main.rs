@@ -3,12 +3,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod backup;
+mod certs;
 mod cli;
 mod common;
 mod devices;
 mod foundation;
 mod matrix;
 mod multiprocess;
+mod outbox;
 mod process;
 mod queue;
 mod security;
+mod uploads;

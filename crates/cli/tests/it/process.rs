@@ -1,6 +1,6 @@
 //! Harness for driving the real `onestop` binary: one-shot commands, and `serve`/`demo`
 //! processes on port 0 that are killed when their guard drops.
-use crate::common::{AUDIT_KEY, Db, TempDir, TestDb};
+use crate::common::{AUDIT_KEY, DATA_KEY, Db, TempDir, TestDb};
 use onestop_domain::audit::AuditKey;
 use onestop_domain::clock::ManualClock;
 use onestop_store::{Store, StoreOptions};
@@ -23,6 +23,8 @@ pub fn onestop(dir: &TempDir, args: &[&str]) -> Command {
     cmd.args(args)
         .current_dir(&dir.0)
         .env("ONESTOP_LOG", "warn")
+        // `serve` needs a data key as it needs an audit key; tests about the audit key set theirs.
+        .env("ONESTOP_CRYPTO__DATA_KEY", DATA_KEY)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

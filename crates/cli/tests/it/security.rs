@@ -528,6 +528,10 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/queue/tickets/{code}"),
     ("post", "/queue/appointments"),
     ("post", "/queue/appointments/{code}/cancel"),
+    ("post", "/certificates/verify"),
+    ("get", "/regions/{id}/keys"),
+    ("post", "/regions/{id}/keys/rotate"),
+    ("post", "/uploads"),
 ];
 
 /// Public reads that answer an anonymous request with data, by design.

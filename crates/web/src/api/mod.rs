@@ -13,7 +13,9 @@ use onestop_store::org::Unit;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+pub mod certs;
 pub mod queue;
+pub mod uploads;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -51,6 +53,8 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(search_audit))
         .route("/openapi.json", get(openapi_json))
         .merge(queue::router())
+        .merge(certs::router())
+        .merge(uploads::router())
 }
 
 #[derive(OpenApi)]
@@ -92,9 +96,12 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
-/// The whole document: the foundation's paths and every feature module's.
+/// The served document: the foundation's paths and those of each API module.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = ApiDoc::openapi().merge_from(queue::QueueApiDoc::openapi());
+    let mut doc = ApiDoc::openapi();
+    doc.merge(queue::QueueApiDoc::openapi());
+    doc.merge(certs::CertsDoc::openapi());
+    doc.merge(uploads::UploadsDoc::openapi());
     utoipa::Modify::modify(&ExtractorErrors, &mut doc);
     doc
 }

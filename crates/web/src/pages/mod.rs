@@ -23,10 +23,12 @@ use onestop_store::org::Unit;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub mod certs;
 pub mod queue;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(certs::router())
         .route("/", get(home))
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))

@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 pub const PASSWORD: &str = onestop_web::demo::DEMO_PASSWORD;
 pub const AUDIT_KEY: &str = "integration-test-audit-key-0123456789";
+/// The data key of every test app (32 bytes, hex).
+pub const DATA_KEY: &str = "0101010101010101010101010101010101010101010101010101010101010101";
 
 /// Runs a test body on SQLite (`sqlite`) and on PostgreSQL (`postgres`).
 #[macro_export]
@@ -223,6 +225,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub db: TestDb,
     pub kind: Db,
+    /// The app's blob directory (uploads), removed with the app.
+    pub blobs: TempDir,
 }
 
 /// 2026-03-18 09:30 Asia/Shanghai: a Wednesday morning.
@@ -242,7 +246,16 @@ impl TestApp {
         let store = Store::open(&StoreOptions::new(&tdb.url), key).await.unwrap();
         store.migrate().await.unwrap();
         let clock = Arc::new(ManualClock::new(test_now()));
-        let state = AppState::new(store.clone(), clock.clone(), settings);
+        let blobs = TempDir::new("blobs");
+        let infra = onestop_web::Infra {
+            data_keys: Some(Arc::new(
+                onestop_web::crypto::DataKeys::from_text(DATA_KEY, &[]).unwrap(),
+            )),
+            blob_dir: blobs.0.clone(),
+            max_upload_bytes: 256 * 1024,
+            ..Default::default()
+        };
+        let state = AppState::new(store.clone(), clock.clone(), settings).with_infra(infra);
         onestop_web::demo::seed(&state, |_| {}).await.unwrap();
         let router = onestop_web::router(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -257,6 +270,7 @@ impl TestApp {
             clock,
             db: tdb,
             kind: db,
+            blobs,
         }
     }
 
