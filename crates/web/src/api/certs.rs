@@ -31,7 +31,15 @@ pub struct CertsDoc;
 #[utoipa::path(post, path = "/api/v1/certificates/verify", security(()),
     request_body(content = String, content_type = "application/json", description = "The certificate file"),
     responses((status = 200, body = Outcome), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn verify(State(state): State<AppState>, body: String) -> ApiResult<Json<Outcome>> {
+async fn verify(
+    State(state): State<AppState>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<Json<Outcome>> {
+    // Read the bytes ourselves: axum's `String` extractor answers a body that is not UTF-8 with
+    // a plain-text 400, outside our error format (found by scripts/api-fuzz).
+    let body = body.map_err(|e| crate::extract::body_rejection(e.status()))?;
+    let body = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::validation("certificate_malformed", "证照文件不是有效的 UTF-8 文本"))?;
     let out = certs::verify(&state, &body).await?;
     if out.code == "malformed" || out.code == "format_unknown" {
         return Err(ApiError::validation("certificate_malformed", out.message));
