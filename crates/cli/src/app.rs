@@ -22,6 +22,75 @@ pub fn audit_key(config: &Config) -> Result<AuditKey> {
     AuditKey::new(raw.as_bytes().to_vec()).context("audit.hmac_key must be at least 16 bytes")
 }
 
+/// The data keys from `crypto.data_key` (and `crypto.old_data_keys`). Required: without them
+/// personal data could not be stored at all.
+pub fn data_keys(config: &Config) -> Result<onestop_web::crypto::DataKeys> {
+    let raw = config.crypto.data_key.expose();
+    if raw.is_empty() {
+        bail!(
+            "crypto.data_key is not set. Set ONESTOP_CRYPTO__DATA_KEY_FILE to a file holding 32 random bytes as \
+             base64 (e.g. `head -c 32 /dev/urandom | base64 > data.key`). Keep it outside the database and back \
+             it up: without it, applicants' ID numbers and phones and the signing keys cannot be read."
+        );
+    }
+    let old: Vec<&str> = config.crypto.old_data_keys.iter().map(|k| k.expose()).collect();
+    onestop_web::crypto::DataKeys::from_text(raw, &old).context("crypto.data_key")
+}
+
+/// The infrastructure settings of the web layer.
+pub fn infra(config: &Config) -> Result<onestop_web::Infra> {
+    Ok(onestop_web::Infra {
+        data_keys: Some(Arc::new(data_keys(config)?)),
+        blob_dir: config.storage.dir.clone().into(),
+        max_upload_bytes: config.storage.max_upload_bytes,
+        dev_outbox_public: config.notify.dev_outbox_public,
+        public_url: config.server.public_url.clone(),
+    })
+}
+
+/// The outbox senders as configured.
+pub fn notify_settings(config: &Config) -> Result<onestop_web::notify::NotifySettings> {
+    use onestop_web::notify::{EmailSender, HttpSmsSettings, NotifySettings, SmsSender, SmtpSettings, SmtpTls};
+    let n = &config.notify;
+    let email = match n.email.sender.as_str() {
+        "smtp" => EmailSender::Smtp(SmtpSettings {
+            host: n.email.smtp_host.clone(),
+            port: n.email.smtp_port,
+            user: n.email.smtp_user.clone(),
+            password: n.email.smtp_password.expose().to_owned(),
+            from: n.email.from.clone(),
+            tls: match n.email.tls.as_str() {
+                "tls" => SmtpTls::Tls,
+                "none" => SmtpTls::None,
+                _ => SmtpTls::StartTls,
+            },
+        }),
+        _ => EmailSender::Dev,
+    };
+    let sms = match n.sms.sender.as_str() {
+        "http" => SmsSender::Http(HttpSmsSettings {
+            url: n.sms.url.clone(),
+            headers: n
+                .sms
+                .headers
+                .iter()
+                .filter_map(|h| h.expose().split_once(':'))
+                .map(|(a, b)| (a.trim().to_owned(), b.trim().to_owned()))
+                .collect(),
+            body_template: n.sms.body_template.clone(),
+            timeout: Duration::from_secs(n.sms.timeout_secs.max(1)),
+        }),
+        _ => SmsSender::Dev,
+    };
+    Ok(NotifySettings {
+        email,
+        sms,
+        interval: Duration::from_secs(n.interval_secs.max(1)),
+        max_attempts: n.max_attempts.max(1),
+        ..NotifySettings::default()
+    })
+}
+
 /// Opens the store, refuses a schema newer than this binary, migrates if configured, and
 /// checks that commits are durable.
 pub async fn open_store(config: &Config, migrate: bool) -> Result<Store> {
@@ -99,7 +168,15 @@ pub async fn serve(
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<()> {
     let settings = web_settings(config)?;
-    let state = AppState::new(store.clone(), clock, settings);
+    let state = AppState::new(store.clone(), clock, settings).with_infra(infra(config)?);
+    let notifier = onestop_web::notify::Notifier::new(notify_settings(config)?).map_err(anyhow::Error::msg)?;
+    if config.notify.email.sender == "dev" || config.notify.sms.sender == "dev" {
+        tracing::warn!(
+            email = %config.notify.email.sender,
+            sms = %config.notify.sms.sender,
+            "some notifications go to the development sink (/dev/outbox), not to people"
+        );
+    }
     let router = onestop_web::router(state.clone());
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
@@ -108,6 +185,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let checkpoint_file =
         (!config.audit.checkpoint_file.is_empty()).then(|| config.audit.checkpoint_file.clone().into());
+    onestop_web::notify::spawn(state.clone(), notifier, stop_rx.clone());
     onestop_web::jobs::spawn(
         state,
         CheckpointSettings {

@@ -35,7 +35,118 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub audit: AuditConfig,
     pub security: SecurityConfig,
+    pub crypto: CryptoConfig,
+    pub storage: StorageConfig,
+    pub notify: NotifyConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CryptoConfig {
+    /// The data key: 32 random bytes as base64 or hex. It seals applicants' ID numbers and
+    /// phones, outbox recipients and the regions' signing keys. Keep it outside the database
+    /// and back it up: losing it loses that data.
+    pub data_key: Secret,
+    /// Previous data keys, still accepted for opening during a rotation.
+    pub old_data_keys: Vec<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Directory of uploaded files (content-addressed); shared storage when several processes run.
+    pub dir: String,
+    /// Largest uploaded file, in bytes.
+    pub max_upload_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Seconds between rounds of the outbox sender.
+    pub interval_secs: u64,
+    /// Attempts before a message is given up (`failed`).
+    pub max_attempts: i64,
+    /// Show `/dev/outbox` to everyone, not only system administrators (the demo does).
+    pub dev_outbox_public: bool,
+    pub email: EmailConfig,
+    pub sms: SmsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// `dev` (the development sink) or `smtp`.
+    pub sender: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_user: String,
+    pub smtp_password: Secret,
+    /// e.g. `一站式政务服务 <noreply@example.gov.cn>`.
+    pub from: String,
+    /// `starttls` (required upgrade, port 587), `tls` (port 465), or `none` (local relay only).
+    pub tls: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// `dev` (the development sink) or `http` (a JSON POST to a gateway).
+    pub sender: String,
+    pub url: String,
+    /// `Name: value` headers sent with each request (e.g. an API key).
+    pub headers: Vec<Secret>,
+    /// JSON body with `{phone}` and `{text}` placeholders.
+    pub body_template: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            dir: "onestop-blobs".into(),
+            max_upload_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            interval_secs: 2,
+            max_attempts: 8,
+            dev_outbox_public: false,
+            email: EmailConfig::default(),
+            sms: SmsConfig::default(),
+        }
+    }
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            sender: "dev".into(),
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_user: String::new(),
+            smtp_password: Secret::default(),
+            from: String::new(),
+            tls: "starttls".into(),
+        }
+    }
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            sender: "dev".into(),
+            url: String::new(),
+            headers: Vec::new(),
+            body_template: r#"{"phone":"{phone}","text":"{text}"}"#.into(),
+            timeout_secs: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -185,11 +296,13 @@ pub fn load(file: Option<&Path>, env: &[(String, String)], flags: &[(&str, Value
         if ENV_NOT_CONFIG.contains(&name.as_str()) {
             continue;
         }
-        let (rest, from_file) = match rest.strip_suffix("_FILE") {
-            Some(r) => (r, true),
-            None => (rest, false),
+        let key_path = |rest: &str| -> Vec<String> { rest.split("__").map(|s| s.to_ascii_lowercase()).collect() };
+        // A key that itself ends in `_file` (audit.checkpoint_file) is a plain variable, not a
+        // `*_FILE` secret variant of a key that does not exist.
+        let (path, from_file) = match rest.strip_suffix("_FILE") {
+            Some(r) if lookup(&defaults, &key_path(rest)).is_none() => (key_path(r), true),
+            _ => (key_path(rest), false),
         };
-        let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
         let Some(expected) = lookup(&defaults, &path) else {
             warnings.push(format!("unknown configuration variable {name} (ignored)"));
             continue;
@@ -233,6 +346,26 @@ fn validate(c: &Config) -> Result<()> {
     }
     if c.security.session_ttl_hours < 1 {
         bail!("security.session_ttl_hours must be at least 1");
+    }
+    if !["dev", "smtp"].contains(&c.notify.email.sender.as_str()) {
+        bail!("notify.email.sender must be dev or smtp");
+    }
+    if !["starttls", "tls", "none"].contains(&c.notify.email.tls.as_str()) {
+        bail!("notify.email.tls must be starttls, tls or none");
+    }
+    if c.notify.email.sender == "smtp" && (c.notify.email.smtp_host.is_empty() || c.notify.email.from.is_empty()) {
+        bail!("notify.email.sender = smtp needs notify.email.smtp_host and notify.email.from");
+    }
+    if !["dev", "http"].contains(&c.notify.sms.sender.as_str()) {
+        bail!("notify.sms.sender must be dev or http");
+    }
+    if c.notify.sms.sender == "http" && c.notify.sms.url.is_empty() {
+        bail!("notify.sms.sender = http needs notify.sms.url");
+    }
+    for h in &c.notify.sms.headers {
+        if !h.expose().contains(':') {
+            bail!("notify.sms.headers: each entry must look like `Name: value`");
+        }
     }
     Ok(())
 }
@@ -333,8 +466,32 @@ pub fn redacted_toml(c: &Config) -> Result<String> {
         &["database".into(), "url".into()],
         Value::String(onestop_store::redact_url(c.database.url.expose())),
     );
-    let key = if c.audit.hmac_key.is_empty() { "" } else { "***" };
-    set(&mut v, &["audit".into(), "hmac_key".into()], Value::String(key.into()));
+    let mask = |s: &Secret| Value::String(if s.is_empty() { "" } else { "***" }.into());
+    set(&mut v, &["audit".into(), "hmac_key".into()], mask(&c.audit.hmac_key));
+    set(&mut v, &["crypto".into(), "data_key".into()], mask(&c.crypto.data_key));
+    set(
+        &mut v,
+        &["crypto".into(), "old_data_keys".into()],
+        Value::Array(c.crypto.old_data_keys.iter().map(mask).collect()),
+    );
+    set(
+        &mut v,
+        &["notify".into(), "email".into(), "smtp_password".into()],
+        mask(&c.notify.email.smtp_password),
+    );
+    // Header names stay visible; their values (API keys) do not.
+    let headers = c
+        .notify
+        .sms
+        .headers
+        .iter()
+        .map(|h| Value::String(format!("{}: ***", h.expose().split(':').next().unwrap_or("").trim())))
+        .collect();
+    set(
+        &mut v,
+        &["notify".into(), "sms".into(), "headers".into()],
+        Value::Array(headers),
+    );
     Ok(toml::to_string_pretty(&v)?)
 }
 
@@ -404,14 +561,31 @@ mod tests {
 
     #[test]
     fn secrets_never_show_in_debug() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("onestop-cfg3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let key_file = dir.join("data.key");
+        std::fs::write(&key_file, "c2VjcmV0LWRhdGEta2V5LXZhbHVlLTAxMjM0NTY3ODk=\n")?;
         let loaded = load(
             None,
-            &env(&[("ONESTOP_AUDIT__HMAC_KEY", "super-secret-value-123")]),
+            &env(&[
+                ("ONESTOP_AUDIT__HMAC_KEY", "super-secret-value-123"),
+                ("ONESTOP_CRYPTO__DATA_KEY_FILE", key_file.to_str().unwrap_or_default()),
+                ("ONESTOP_NOTIFY__EMAIL__SMTP_PASSWORD", "smtp-secret-pw"),
+                ("ONESTOP_NOTIFY__SMS__HEADERS", "X-Api-Key: sms-secret-key"),
+            ]),
             &[],
         )?;
+        assert_eq!(
+            loaded.config.crypto.data_key.expose(),
+            "c2VjcmV0LWRhdGEta2V5LXZhbHVlLTAxMjM0NTY3ODk="
+        );
         let shown = format!("{:?}", loaded.config);
-        assert!(!shown.contains("super-secret-value-123"));
-        assert!(!redacted_toml(&loaded.config)?.contains("super-secret-value-123"));
+        let toml = redacted_toml(&loaded.config)?;
+        for secret in ["super-secret-value-123", "c2VjcmV0", "smtp-secret-pw", "sms-secret-key"] {
+            assert!(!shown.contains(secret), "{secret} in Debug");
+            assert!(!toml.contains(secret), "{secret} in config show");
+        }
+        assert!(toml.contains("X-Api-Key: ***"));
         Ok(())
     }
 
@@ -421,5 +595,17 @@ mod tests {
             .err()
             .map(|e| format!("{e:#}"));
         assert!(err.unwrap_or_default().contains("ONESTOP_SERVER__BODY_LIMIT"));
+    }
+
+    #[test]
+    fn a_key_ending_in_file_is_a_plain_variable() -> Result<()> {
+        let loaded = load(
+            None,
+            &env(&[("ONESTOP_AUDIT__CHECKPOINT_FILE", "/var/lib/onestop/checkpoints")]),
+            &[],
+        )?;
+        assert_eq!(loaded.config.audit.checkpoint_file, "/var/lib/onestop/checkpoints");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! The `onestop` binary: configuration, subcommands, start-up and graceful shutdown.
 mod app;
+mod backup;
 mod config;
 
 use anyhow::{Context, Result, bail};
@@ -54,6 +55,33 @@ enum Command {
     /// Show the effective configuration (secrets masked).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Back up the database (online: the server may keep running), the audit checkpoints and
+    /// the uploaded files into a new directory, with a manifest of checksums.
+    Backup {
+        /// Directory to create (must not exist, or be empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup made by `onestop backup` into the configured database (stop the servers
+    /// first). Verifies checksums before, and row counts and the audit trail after.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace a database that is not empty (and copy over a non-empty storage.dir).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Verify an e-certificate file. Exit status 0: valid; 1: invalid (the reason is printed);
+    /// 2: it could not be checked (unreadable file, no database).
+    Verify {
+        /// The certificate file (JSON), as downloaded or saved from the verification page.
+        file: PathBuf,
+        /// Published keys files (`GET /api/v1/regions/{code}/keys`) to verify offline against;
+        /// without this, the keys published in the configured database are used.
+        #[arg(long)]
+        keys: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -154,6 +182,12 @@ async fn run(cli: Cli) -> Result<()> {
         _ => {}
     }
     let is_demo = matches!(cli.command, Command::Demo { .. });
+    if let Command::Verify { file, keys } = &cli.command
+        && !keys.is_empty()
+    {
+        // Offline: no configuration or database needed.
+        std::process::exit(verify_offline(file, keys));
+    }
     if is_demo && cli.database.is_none() && std::env::var("ONESTOP_DATABASE__URL").is_err() {
         flags.push(("database.url", Value::String("sqlite://onestop-demo.db".into())));
     }
@@ -170,6 +204,30 @@ async fn run(cli: Cli) -> Result<()> {
                 Value::String(format!("{}.checkpoints", key_file.display())),
             ));
         }
+        loaded = config::load(config_file.as_deref(), &env, &again)?;
+    }
+    if is_demo {
+        // The demo keeps its data key, uploaded files and dev-sink visibility beside its database.
+        let url = loaded.config.database.url.expose().to_owned();
+        let mut again = flags.clone();
+        if loaded.config.crypto.data_key.is_empty() {
+            let key = demo::ensure_demo_data_key(&demo::demo_side_path(&url, "data-key"))?;
+            again.push(("crypto.data_key", Value::String(key)));
+        }
+        if loaded.config.storage.dir == config::StorageConfig::default().dir {
+            let dir = demo::demo_side_path(&url, "blobs");
+            again.push(("storage.dir", Value::String(dir.display().to_string())));
+        }
+        again.push(("notify.dev_outbox_public", Value::Bool(true)));
+        // Keep what the audit-key step added.
+        again.push((
+            "audit.hmac_key",
+            Value::String(loaded.config.audit.hmac_key.expose().to_owned()),
+        ));
+        again.push((
+            "audit.checkpoint_file",
+            Value::String(loaded.config.audit.checkpoint_file.clone()),
+        ));
         loaded = config::load(config_file.as_deref(), &env, &again)?;
     }
     let cfg = loaded.config;
@@ -200,8 +258,11 @@ async fn run(cli: Cli) -> Result<()> {
             let store = app::open_store(&cfg, true).await?;
             let state = onestop_web::AppState::new(store.clone(), clock.clone(), app::web_settings(&cfg)?);
             let seeded = demo::seed(&state, |step| eprintln!("  seeding {step}")).await?;
+            // The simulator runs until serve returns (the sender drops); its lease lets another
+            // demo process on the same database take over if this one dies.
+            let (_sim_stop, sim_stop) = tokio::sync::watch::channel(false);
             if !no_simulate {
-                tracing::info!("the traffic simulator arrives with the queue (issue 5); nothing to simulate yet");
+                onestop_web::queue::sim::spawn(state.clone(), std::time::Duration::from_secs(2), sim_stop);
             }
             let db = onestop_store::redact_url(cfg.database.url.expose());
             app::serve(&cfg, store, clock, move |addr| {
@@ -247,11 +308,281 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::User(cmd) => user_command(&cfg, cmd).await,
         Command::Audit(cmd) => audit_command(&cfg, cmd).await,
+        Command::Verify { file, .. } => {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("cannot read {}: {e}", file.display());
+                    std::process::exit(2);
+                }
+            };
+            let state = match cli_state(&cfg).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("cannot open the database to read the published keys: {e:#}");
+                    std::process::exit(2);
+                }
+            };
+            let outcome = onestop_web::certs::verify(&state, &text).await.map_err(api_err);
+            state.store.close().await;
+            match outcome {
+                Ok(o) => std::process::exit(report_outcome(&o)),
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    std::process::exit(2);
+                }
+            }
+        }
         Command::Config(ConfigCommand::Show) => {
             print!("{}", config::redacted_toml(&cfg)?);
             Ok(())
         }
+        Command::Backup { to } => backup_command(&cfg, &to).await,
+        Command::Restore { from, force } => restore_command(&cfg, &from, force).await,
     }
+}
+
+/// The configuration keys whose values a backup must not hold and an operator must keep.
+fn keys_to_keep(cfg: &config::Config) -> Vec<String> {
+    let mut keys = vec!["audit.hmac_key".to_owned()];
+    if !cfg.crypto.data_key.is_empty() {
+        keys.push("crypto.data_key".to_owned());
+    }
+    if cfg.crypto.old_data_keys.iter().any(|k| !k.is_empty()) {
+        keys.push("crypto.old_data_keys".to_owned());
+    }
+    keys
+}
+
+/// `storage.dir`, when set.
+fn storage_dir(cfg: &config::Config) -> Option<PathBuf> {
+    (!cfg.storage.dir.trim().is_empty()).then(|| PathBuf::from(&cfg.storage.dir))
+}
+
+async fn backup_command(cfg: &config::Config, to: &std::path::Path) -> Result<()> {
+    let key = app::audit_key(cfg)?;
+    let mut opts = onestop_store::StoreOptions::new(cfg.database.url.expose());
+    opts.max_connections = 2;
+    let store = onestop_store::Store::open(&opts, key).await.with_context(|| {
+        format!(
+            "cannot open database {}",
+            onestop_store::redact_url(cfg.database.url.expose())
+        )
+    })?;
+    store.check_schema(true).await?;
+    let started = std::time::Instant::now();
+    let checkpoint_file = (!cfg.audit.checkpoint_file.is_empty()).then(|| PathBuf::from(&cfg.audit.checkpoint_file));
+    let storage_dir = storage_dir(cfg);
+    let sources = backup::BackupSources {
+        checkpoint_file: checkpoint_file.as_deref(),
+        storage_dir: storage_dir.as_deref(),
+        keys_to_keep: keys_to_keep(cfg),
+    };
+    let result = backup::backup(&store, to, &sources).await;
+    store.close().await;
+    let m = result?;
+    let rows: i64 = m.tables.values().sum();
+    let bytes: u64 = m.files.iter().map(|f| f.bytes).sum();
+    println!(
+        "Backup written to {} in {} ms: {} backend, schema version {}, {} tables, {rows} rows, {} files, {bytes} bytes.",
+        to.display(),
+        started.elapsed().as_millis(),
+        m.backend,
+        m.schema_version,
+        m.tables.len(),
+        m.files.len()
+    );
+    println!(
+        "Keep these keys safe and apart from the backup (see {}): {}",
+        backup::KEYS_FILE,
+        m.keys_to_keep.join(", ")
+    );
+    Ok(())
+}
+
+async fn restore_command(cfg: &config::Config, from: &std::path::Path, force: bool) -> Result<()> {
+    let url = cfg.database.url.expose();
+    let shown = onestop_store::redact_url(url);
+    let m = backup::read_and_verify(from)?;
+    println!(
+        "Backup {} verified: {} files match their checksums.",
+        from.display(),
+        m.files.len()
+    );
+    let backend = backup::manifest_backend(&m)?;
+    let target = onestop_store::Backend::from_url(url)?;
+    if backend != target {
+        bail!(
+            "this is a {} backup; it cannot be restored into {} ({})",
+            backend.name(),
+            shown,
+            target.name()
+        );
+    }
+    let known = onestop_store::migrate::known_version();
+    if m.schema_version > known {
+        bail!(
+            "the backup has schema version {}, newer than this onestop knows ({known}); restore it with onestop {} or later",
+            m.schema_version,
+            m.onestop_version
+        );
+    }
+    onestop_store::backup::restore(url, &from.join(&m.database), force).await?;
+    let restored = onestop_store::backup::snapshot_at(url).await?;
+    let mismatched: Vec<String> = m
+        .tables
+        .iter()
+        .filter(|(t, n)| restored.row_counts.get(*t) != Some(n))
+        .map(|(t, n)| format!("{t}: {n} in the backup, {:?} restored", restored.row_counts.get(t)))
+        .collect();
+    if !mismatched.is_empty() {
+        bail!(
+            "the restored database differs from the backup:\n  {}",
+            mismatched.join("\n  ")
+        );
+    }
+    let rows: i64 = restored.row_counts.values().sum();
+    println!(
+        "Database {shown} restored: {} tables, {rows} rows, matching the manifest.",
+        restored.row_counts.len()
+    );
+    if m.schema_version < known {
+        println!(
+            "The backup has schema version {}; run `onestop migrate` (or start the server) to bring it to {known}.",
+            m.schema_version
+        );
+    }
+    let has_files = from.join(backup::FILES_DIR).is_dir();
+    match storage_dir(cfg) {
+        Some(dir) if has_files => {
+            let n = backup::restore_files(from, &dir, force)?;
+            println!("Uploaded files restored into {}: {n} files.", dir.display());
+        }
+        None if has_files => println!(
+            "The backup holds uploaded files, but storage.dir is not configured: copy {} into it.",
+            from.join(backup::FILES_DIR).display()
+        ),
+        _ => {}
+    }
+    // The audit trail, against the checkpoints taken with the backup.
+    let checkpoints = from.join(backup::CHECKPOINTS);
+    let Ok(key) = app::audit_key(cfg) else {
+        println!(
+            "Audit trail NOT verified: audit.hmac_key is not set. Set it to the key named in {} and run\n  \
+             onestop audit verify --checkpoints {}",
+            from.join(backup::KEYS_FILE).display(),
+            checkpoints.display()
+        );
+        return Ok(());
+    };
+    let checkpoint = read_last_checkpoint(&checkpoints, &key)?;
+    let mut opts = onestop_store::StoreOptions::new(url);
+    opts.max_connections = 2;
+    let store = onestop_store::Store::open(&opts, key).await?;
+    let report = store.audit_verify(checkpoint.as_ref()).await;
+    store.close().await;
+    let report = report?;
+    if !report.faults.is_empty() {
+        for f in &report.faults {
+            println!("BROKEN: {f}");
+        }
+        bail!(
+            "the restored audit trail does not verify ({} broken chain(s)): is audit.hmac_key the key this backup was made with?",
+            report.faults.len()
+        );
+    }
+    println!(
+        "Audit trail OK: {} chains, {} entries verified{}.",
+        report.chains,
+        report.entries,
+        if checkpoint.is_some() {
+            " against the backup's last checkpoint"
+        } else {
+            ""
+        }
+    );
+    if !cfg.audit.checkpoint_file.is_empty() {
+        println!(
+            "Note: {} may hold checkpoints newer than this backup; `onestop audit verify` reports the entries \
+             made after the backup as missing until the server writes its next checkpoint. Keep the old file: \
+             it records what the restore rolled back.",
+            cfg.audit.checkpoint_file
+        );
+    }
+    Ok(())
+}
+
+/// The last checkpoint in `file`, checked against `key`; None when the file is absent or empty.
+fn read_last_checkpoint(
+    file: &std::path::Path,
+    key: &onestop_domain::audit::AuditKey,
+) -> Result<Option<onestop_domain::audit::Checkpoint>> {
+    if !file.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(file)?;
+    let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let cp: onestop_domain::audit::Checkpoint = serde_json::from_str(line)
+        .with_context(|| format!("the last checkpoint in {} is unreadable", file.display()))?;
+    if !cp.is_authentic(key) {
+        bail!(
+            "the last checkpoint in {} is not signed with this key (forged, or another audit.hmac_key?)",
+            file.display()
+        );
+    }
+    Ok(Some(cp))
+}
+
+/// Prints a verification outcome; returns the exit status (0 valid, 1 invalid).
+fn report_outcome(o: &onestop_web::certs::Outcome) -> i32 {
+    match (&o.certificate, o.valid) {
+        (Some(c), true) => {
+            let p = &c.payload;
+            println!("有效 (valid): {} {}", p.title, p.number);
+            println!(
+                "  issued by {} · {} ({}) on {}",
+                p.issuer.authority, p.issuer.region_name, p.issuer.region_code, p.issued_at
+            );
+            println!(
+                "  holder {} {} · case {} · key {}",
+                p.holder.name, p.holder.id_masked, p.case_no, c.key_id
+            );
+            0
+        }
+        _ => {
+            println!("无效 (invalid): {} [{}]", o.message, o.code);
+            1
+        }
+    }
+}
+
+/// `onestop verify FILE --keys KEYS...`: reads keys documents (one object or an array of them).
+fn verify_offline(file: &std::path::Path, keys: &[PathBuf]) -> i32 {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", file.display());
+            return 2;
+        }
+    };
+    let mut published = Vec::new();
+    for k in keys {
+        let parsed = std::fs::read_to_string(k).map_err(|e| e.to_string()).and_then(|t| {
+            serde_json::from_str::<Vec<onestop_web::certs::KeysDocument>>(&t)
+                .or_else(|_| serde_json::from_str::<onestop_web::certs::KeysDocument>(&t).map(|d| vec![d]))
+                .map_err(|e| e.to_string())
+        });
+        match parsed {
+            Ok(docs) => published.extend(docs.iter().flat_map(|d| d.published())),
+            Err(e) => {
+                eprintln!("cannot read keys file {}: {e}", k.display());
+                return 2;
+            }
+        }
+    }
+    report_outcome(&onestop_web::certs::verify_with(&text, &published))
 }
 
 fn read_password(from_stdin: bool) -> Result<(String, bool)> {
@@ -391,25 +722,8 @@ async fn audit_command(cfg: &config::Config, cmd: AuditCommand) -> Result<()> {
             let file = checkpoints.or(default_file);
             let key = app::audit_key(cfg)?;
             let checkpoint = match &file {
-                Some(f) if f.exists() => {
-                    let text = std::fs::read_to_string(f)?;
-                    let last = text.lines().rev().find(|l| !l.trim().is_empty());
-                    match last {
-                        Some(line) => {
-                            let cp: onestop_domain::audit::Checkpoint = serde_json::from_str(line)
-                                .with_context(|| format!("the last checkpoint in {} is unreadable", f.display()))?;
-                            if !cp.is_authentic(&key) {
-                                bail!(
-                                    "the last checkpoint in {} is not signed with this key (forged?)",
-                                    f.display()
-                                );
-                            }
-                            Some(cp)
-                        }
-                        None => None,
-                    }
-                }
-                _ => None,
+                Some(f) => read_last_checkpoint(f, &key)?,
+                None => None,
             };
             if checkpoint.is_none() {
                 println!("No checkpoint found: verifying the chains' own integrity only.");

@@ -7,6 +7,7 @@ pub mod case_clock;
 pub mod case_no;
 pub mod catalogue;
 pub mod clock;
+pub mod ecert;
 pub mod error;
 pub mod form;
 pub mod ids;

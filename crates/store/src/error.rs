@@ -26,6 +26,9 @@ pub enum StoreError {
     WriterStopped,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A backup or restore step failed (a file, or pg_dump / pg_restore).
+    #[error("backup: {0}")]
+    Backup(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -42,6 +45,22 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// A stable code for scripts and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Domain(_) => "domain",
+            Self::Conflict { code, .. } => code,
+            Self::Config(_) => "config",
+            Self::SchemaTooNew { .. } => "schema_too_new",
+            Self::SchemaTooOld { .. } => "schema_too_old",
+            Self::Database(_) => "database",
+            Self::WriterStopped => "writer_stopped",
+            Self::Corrupt(_) => "corrupt",
+            Self::Backup(_) => "backup_failed",
+        }
+    }
+
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::Conflict {
             code,

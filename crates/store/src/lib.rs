@@ -4,17 +4,23 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod audit;
+pub mod backup;
 pub mod catalogue;
+pub mod certs;
 pub mod devices;
 pub mod error;
 pub mod leases;
+mod listen;
 pub mod migrate;
 pub mod org;
+pub mod outbox;
+pub mod queue;
 pub mod ratelimit;
 pub mod regions;
 pub mod sessions;
 pub mod settings;
 pub mod tokens;
+pub mod uploads;
 pub mod users;
 mod writer;
 
@@ -98,6 +104,7 @@ struct Inner {
     writer: writer::Writer,
     audit_key: AuditKey,
     events: broadcast::Sender<Notification>,
+    url: String,
     url_redacted: String,
 }
 
@@ -171,6 +178,9 @@ impl Store {
             }
         };
         let (events, _) = broadcast::channel(4096);
+        if backend == Backend::Postgres {
+            listen::spawn(opts.url.clone(), events.clone());
+        }
         let writer = writer::Writer::start(backend, write, opts.max_batch.max(1), Arc::new(audit_key.clone()));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -179,6 +189,7 @@ impl Store {
                 writer,
                 audit_key,
                 events,
+                url: opts.url.clone(),
                 url_redacted: redact_url(&opts.url),
             }),
         })
@@ -191,6 +202,11 @@ impl Store {
     /// The pool for reads. On SQLite its connections are read-only (`query_only`).
     pub fn read(&self) -> &sqlx::AnyPool {
         &self.inner.read
+    }
+
+    /// The database URL (with any password: never log it; see `redact_url`).
+    pub(crate) fn url(&self) -> &str {
+        &self.inner.url
     }
 
     pub(crate) fn audit_key(&self) -> &AuditKey {

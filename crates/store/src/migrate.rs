@@ -21,6 +21,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "catalogue",
         sql: include_str!("../migrations/0002_catalogue.sql"),
     },
+    Migration {
+        version: 3,
+        name: "queue",
+        sql: include_str!("../migrations/0003_queue.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "cases_infra",
+        sql: include_str!("../migrations/0004_cases_infra.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.
@@ -107,6 +117,19 @@ impl Store {
         }
         if found < known && !allow_older {
             return Err(StoreError::SchemaTooOld { found, known });
+        }
+        if found == known && !allow_older && found > 0 {
+            // Migrations written on parallel branches can land with lower numbers than one
+            // already applied (a database at 4 that lacks 2): that database is not current.
+            let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+                .fetch_all(self.read())
+                .await?;
+            if let Some(gap) = MIGRATIONS.iter().find(|m| !applied.contains(&m.version)) {
+                return Err(StoreError::SchemaTooOld {
+                    found: gap.version - 1,
+                    known,
+                });
+            }
         }
         Ok(found)
     }

@@ -29,9 +29,12 @@ impl Tx {
     pub async fn notify(&mut self, channel: &str, payload: String) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres {
             // NOTIFY is transactional in PostgreSQL: other processes see it only on commit.
+            // One PostgreSQL channel carries every logical channel, so one LISTEN per process
+            // serves them all (see `listen.rs`).
+            let wire = serde_json::json!({"channel": channel, "payload": payload}).to_string();
             sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(format!("onestop_{channel}"))
-                .bind(payload.clone())
+                .bind(crate::listen::PG_CHANNEL)
+                .bind(wire)
                 .execute(&mut *self.tx)
                 .await?;
         }

@@ -51,14 +51,15 @@ fn role_key(role: Role) -> &'static str {
 
 /// Seeds the world unless this database already has it. Returns whether it seeded.
 pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool, ApiError> {
-    // One hash for every demo account: the password is public anyway, and it keeps seeding fast.
-    let hash = crate::auth::hash_password(DEMO_PASSWORD)?;
     if onestop_store::settings::get(state.store.read(), "demo.seeded")
         .await?
         .is_some()
     {
         return Ok(false);
     }
+    // One hash for every demo account: the password is public anyway, and it keeps seeding fast.
+    // (Only once we know we seed: an argon2 hash would otherwise delay every restart.)
+    let hash = crate::auth::hash_password(DEMO_PASSWORD)?;
     let sys = system_principal("demo-seed");
     let province = crate::ops::create_region(state, &sys, "990000", "静江省", None).await?;
     let city = crate::ops::create_region(state, &sys, "990100", "久安市", Some(province.id)).await?;
@@ -109,6 +110,7 @@ pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool, Api
                 }
             }
         }
+        crate::queue::sim::seed_hall(state, &sys, hall.id).await?;
         for role in Role::ALL {
             let display = format!("{}（{}）", GIVEN[n % GIVEN.len()], role.label());
             n += 1;
@@ -190,23 +192,48 @@ pub fn demo_key_file(database_url: &str) -> std::path::PathBuf {
     }
 }
 
+/// A file beside the demo database, e.g. `onestop-demo.db.data-key`.
+pub fn demo_side_path(database_url: &str, suffix: &str) -> std::path::PathBuf {
+    match database_url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let path = path.split('?').next().unwrap_or(path);
+            std::path::PathBuf::from(format!("{path}.{suffix}"))
+        }
+        None => std::path::PathBuf::from(format!("onestop-demo.{suffix}")),
+    }
+}
+
+/// The demo's data key (32 random bytes, base64) in a file beside the database, made on first
+/// run. Like the audit key it is not in the database; deleting it makes sealed data unreadable.
+pub fn ensure_demo_data_key(path: &std::path::Path) -> std::io::Result<String> {
+    if let Ok(k) = std::fs::read_to_string(path)
+        && crate::crypto::parse_key(k.trim()).is_ok()
+    {
+        return Ok(k.trim().to_owned());
+    }
+    write_secret(path, &crate::crypto::generate_key_text())
+}
+
+fn write_secret(path: &std::path::Path, key: &str) -> std::io::Result<String> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, key)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(key.to_owned())
+}
+
 pub fn ensure_demo_key(path: &std::path::Path) -> std::io::Result<String> {
     if let Ok(k) = std::fs::read_to_string(path)
         && k.trim().len() >= 16
     {
         return Ok(k.trim().to_owned());
     }
-    let key = crate::auth::random_token();
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(path, &key)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(key)
+    write_secret(path, &crate::auth::random_token())
 }
 
 /// The demo clock: the most recent working day at 09:30 (Asia/Shanghai), running forward.

@@ -15,7 +15,7 @@ pub struct CheckpointSettings {
 }
 
 /// Runs `job` every `interval` while this process holds lease `name`.
-async fn leased_loop<F, Fut>(
+pub(crate) async fn leased_loop<F, Fut>(
     state: AppState,
     name: &'static str,
     interval: Duration,

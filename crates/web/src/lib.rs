@@ -5,17 +5,22 @@
 pub mod api;
 pub mod auth;
 pub mod catalogue;
+pub mod certs;
+pub mod crypto;
 pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod i18n;
 pub mod jobs;
 pub mod metrics;
+pub mod notify;
 pub mod ops;
 pub mod pages;
+pub mod queue;
 pub mod state;
+pub mod uploads;
 
-pub use state::{AppState, WebSettings};
+pub use state::{AppState, Infra, WebSettings};
 
 use axum::Router;
 use axum::body::Body;

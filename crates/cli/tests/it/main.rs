@@ -2,9 +2,17 @@
 //! PostgreSQL when ONESTOP_TEST_PG holds a server URL; each on a database of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod backup;
 mod catalogue;
+mod certs;
+mod cli;
 mod common;
 mod devices;
 mod foundation;
 mod matrix;
+mod multiprocess;
+mod outbox;
+mod process;
+mod queue;
 mod security;
+mod uploads;

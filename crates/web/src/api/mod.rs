@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 pub mod catalogue;
+pub mod certs;
+pub mod queue;
+pub mod uploads;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -51,6 +54,9 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(search_audit))
         .route("/openapi.json", get(openapi_json))
         .merge(catalogue::router())
+        .merge(queue::router())
+        .merge(certs::router())
+        .merge(uploads::router())
 }
 
 #[derive(OpenApi)]
@@ -92,11 +98,87 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
-/// The whole document: the foundation's paths merged with each area's own `OpenApi`.
+/// The served document: the foundation's paths and those of each API module.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
+    doc.merge(queue::QueueApiDoc::openapi());
+    doc.merge(certs::CertsDoc::openapi());
+    doc.merge(uploads::UploadsDoc::openapi());
     doc.merge(catalogue::CatalogueDoc::openapi());
+    utoipa::Modify::modify(&ExtractorErrors, &mut doc);
     doc
+}
+
+/// Answers every operation can give because of the extractors it uses, declared here once, for
+/// every module's operations, rather than on each handler (found missing by schemathesis:
+/// scripts/api-fuzz, docs/RELIABILITY.md):
+/// - a JSON body (`ApiJson`): 400 not JSON, 413 over the body limit, 415 no
+///   `Content-Type: application/json`, 422 a body that does not fit the schema;
+/// - a path parameter (`ApiPath`): 404 for an id that does not parse or does not exist;
+/// - the default security (staff `Auth`): 401 without a valid credential.
+struct ExtractorErrors;
+impl utoipa::Modify for ExtractorErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                let mut add: Vec<(&str, &str)> = Vec::new();
+                if op.request_body.is_some() {
+                    add.extend([
+                        ("400", "The body is not valid JSON (`malformed_json`)"),
+                        (
+                            "413",
+                            "The body is larger than the server accepts (`payload_too_large`)",
+                        ),
+                        (
+                            "415",
+                            "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`)",
+                        ),
+                        (
+                            "422",
+                            "The body does not fit the schema (`invalid_body`) or fails validation",
+                        ),
+                    ]);
+                }
+                let has_path_param = op
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Path));
+                if has_path_param {
+                    add.push(("404", "Not found, or outside the caller's scope (`not_found`)"));
+                }
+                if op.security.is_none() {
+                    add.push(("401", "Not authenticated (`unauthenticated`, `token_invalid`, ...)"));
+                }
+                let responses = &mut op.responses.responses;
+                for (code, description) in add {
+                    responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| error(description).into());
+                }
+            }
+        }
+    }
 }
 
 async fn openapi_json() -> impl IntoResponse {

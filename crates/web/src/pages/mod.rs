@@ -24,9 +24,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 pub mod catalogue;
+pub mod certs;
+pub mod queue;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(certs::router())
         .route("/", get(home))
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
@@ -52,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .route("/device/pair", get(pair_page).post(pair_submit))
         .route("/device", get(device_home))
         .merge(catalogue::router())
+        .merge(queue::router())
 }
 
 // ---- cookies ---------------------------------------------------------------------------------
@@ -137,6 +141,7 @@ impl Chrome {
                 });
             }
         };
+        add("/queue", "nav.queue", Permission::WindowWork);
         add("/admin/regions", "nav.regions", Permission::StructureBrowse);
         add("/admin/catalogue", "nav.catalogue", Permission::RegionRead);
         add("/admin/users", "nav.users", Permission::StaffRead);
@@ -152,7 +157,7 @@ impl Chrome {
     }
 }
 
-fn render<T: Template>(status: StatusCode, page: &T) -> Response {
+pub(crate) fn render<T: Template>(status: StatusCode, page: &T) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -209,7 +214,7 @@ impl IntoResponse for PageError {
     }
 }
 
-type PageResult = Result<Response, PageError>;
+pub(crate) type PageResult = Result<Response, PageError>;
 
 /// A logged-in staff member for a page; anonymous visitors are sent to the login page.
 pub struct PageAuth(pub Principal);
@@ -248,7 +253,7 @@ fn to_login(parts: &Parts) -> Response {
     Redirect::to(&target).into_response()
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => (b as char).to_string(),
@@ -304,14 +309,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for StaffForm<T> {
     }
 }
 
-fn page_err(p: &Principal) -> impl Fn(ApiError) -> PageError + '_ {
+pub(crate) fn page_err(p: &Principal) -> impl Fn(ApiError) -> PageError + '_ {
     move |err| PageError {
         err,
         chrome: Some(Chrome::for_principal(p, "")),
     }
 }
 
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
@@ -1108,6 +1113,8 @@ struct DeviceHomePage {
     kind_label: &'static str,
     name: String,
     hall_name: String,
+    /// The device's own full-screen page (kiosk, board), opened after a moment.
+    next: Option<&'static str>,
 }
 
 async fn device_home(State(state): State<AppState>, req: Request) -> Response {
@@ -1123,6 +1130,11 @@ async fn device_home(State(state): State<AppState>, req: Request) -> Response {
                 kind_label: onestop_store::devices::kind_label(&d.kind),
                 name: d.name,
                 hall_name,
+                next: match d.kind.as_str() {
+                    "kiosk" => Some("/device/kiosk"),
+                    "board" => Some("/device/board"),
+                    _ => None,
+                },
             };
             render(StatusCode::OK, &page)
         }

@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 pub const PASSWORD: &str = onestop_web::demo::DEMO_PASSWORD;
 pub const AUDIT_KEY: &str = "integration-test-audit-key-0123456789";
+/// The data key of every test app (32 bytes, hex).
+pub const DATA_KEY: &str = "0101010101010101010101010101010101010101010101010101010101010101";
 
 /// Runs a test body on SQLite (`sqlite`) and on PostgreSQL (`postgres`).
 #[macro_export]
@@ -176,6 +178,34 @@ impl TestDb {
         }
     }
 
+    /// A database with nothing in it, not even the schema (a restore target).
+    pub async fn empty(db: Db) -> Self {
+        match db {
+            Db::Sqlite => {
+                let dir = TempDir::new("empty");
+                TestDb {
+                    url: format!("sqlite://{}/restored.db", dir.0.display()),
+                    pg_name: None,
+                    _dir: Some(dir),
+                }
+            }
+            Db::Postgres => {
+                use sqlx::Executor;
+                let name = format!("onestop_e_{:x}", rand::random::<u64>());
+                let mut admin = pg_admin().await;
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .unwrap();
+                TestDb {
+                    url: pg_url_for(&name),
+                    pg_name: Some(name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
     /// A plain connection pool that can write anything (to play someone with database access).
     pub async fn raw(&self) -> sqlx::AnyPool {
         sqlx::any::install_default_drivers();
@@ -195,6 +225,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub db: TestDb,
     pub kind: Db,
+    /// The app's blob directory (uploads), removed with the app.
+    pub blobs: TempDir,
 }
 
 /// 2026-03-18 09:30 Asia/Shanghai: a Wednesday morning.
@@ -214,7 +246,16 @@ impl TestApp {
         let store = Store::open(&StoreOptions::new(&tdb.url), key).await.unwrap();
         store.migrate().await.unwrap();
         let clock = Arc::new(ManualClock::new(test_now()));
-        let state = AppState::new(store.clone(), clock.clone(), settings);
+        let blobs = TempDir::new("blobs");
+        let infra = onestop_web::Infra {
+            data_keys: Some(Arc::new(
+                onestop_web::crypto::DataKeys::from_text(DATA_KEY, &[]).unwrap(),
+            )),
+            blob_dir: blobs.0.clone(),
+            max_upload_bytes: 256 * 1024,
+            ..Default::default()
+        };
+        let state = AppState::new(store.clone(), clock.clone(), settings).with_infra(infra);
         onestop_web::demo::seed(&state, |_| {}).await.unwrap();
         let router = onestop_web::router(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -229,6 +270,28 @@ impl TestApp {
             clock,
             db: tdb,
             kind: db,
+            blobs,
+        }
+    }
+
+    /// A second application instance on an existing (already seeded) database: another
+    /// `serve` process sharing it.
+    pub async fn spawn_on(url: &str) -> SecondApp {
+        let key = AuditKey::new(AUDIT_KEY.as_bytes().to_vec()).unwrap();
+        let store = Store::open(&StoreOptions::new(url), key).await.unwrap();
+        let state = AppState::new(
+            store.clone(),
+            Arc::new(ManualClock::new(test_now())),
+            WebSettings::default(),
+        );
+        let router = onestop_web::router(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await;
+        });
+        SecondApp {
+            base: format!("http://{addr}"),
         }
     }
 
@@ -294,6 +357,17 @@ impl TestApp {
             .await
             .unwrap()
             .id
+    }
+}
+
+/// Another app instance on the same database.
+pub struct SecondApp {
+    pub base: String,
+}
+
+impl SecondApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 }
 

@@ -1,0 +1,521 @@
+//! The hall floor as its users meet it: kiosks take tickets, windows call and serve them, boards
+//! hear the calls live (across processes on PostgreSQL), citizens book slots; and the bad input
+//! the issue lists (closed windows, other people's tickets, double calls, full or past slots,
+//! forged codes, kiosk floods, unpaired devices).
+use crate::both_backends;
+use crate::common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+/// The 罗平县 hall and its windows by number.
+async fn luoping(app: &TestApp) -> (i64, Vec<(String, i64)>) {
+    let region = app.region_id("990121").await;
+    let halls = onestop_store::org::halls_in(app.store.read(), "/").await.unwrap();
+    let hall = halls.into_iter().find(|h| h.region_id == region).unwrap();
+    let windows = onestop_store::org::windows_of_hall(app.store.read(), hall.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| (w.number, w.id))
+        .collect();
+    (hall.id, windows)
+}
+
+fn window(ws: &[(String, i64)], n: &str) -> i64 {
+    ws.iter().find(|(num, _)| num == n).unwrap().1
+}
+
+/// Registers and pairs a device of `kind` in the hall; returns its credential.
+async fn paired(app: &TestApp, hall_id: i64, kind: &str) -> (i64, String) {
+    let m = app.token("luoping.manager").await;
+    let res = m
+        .post(
+            "/api/v1/devices",
+            &json!({"hall_id": hall_id, "kind": kind, "name": format!("测试{kind}")}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let body: Value = res.json().await.unwrap();
+    let code = body["pairing_code"].as_str().unwrap().to_owned();
+    let res = TestApp::client()
+        .post(app.url("/api/v1/devices/pair"))
+        .json(&json!({"pairing_code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    (
+        body["device"]["id"].as_i64().unwrap(),
+        body["credential"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn kiosk_take(app: &TestApp, cred: &str, category: &str) -> reqwest::Response {
+    TestApp::client()
+        .post(app.url("/api/v1/queue/kiosk/tickets"))
+        .header("authorization", format!("Device {cred}"))
+        .json(&json!({"category": category}))
+        .send()
+        .await
+        .unwrap()
+}
+
+both_backends! {
+    async fn ticket_life_at_a_window(app: TestApp) {
+        let (hall, ws) = luoping(&app).await;
+        let (_, kiosk) = paired(&app, hall, "kiosk").await;
+        let clerk = app.token("luoping.clerk").await;
+        let w1 = window(&ws, "1");
+
+        let res = kiosk_take(&app, &kiosk, "A").await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let t1: Value = res.json().await.unwrap();
+        assert_eq!(t1["ticket_no"], "A001");
+        assert_eq!(t1["ahead"], 0);
+        let t2: Value = kiosk_take(&app, &kiosk, "A").await.json().await.unwrap();
+        assert_eq!(t2["ticket_no"], "A002");
+        assert_eq!(t2["ahead"], 1);
+
+        // Calling on a closed window is refused with a stable code; nothing is lost.
+        let res = clerk.post(&format!("/api/v1/queue/windows/{w1}/call-next"), &json!({})).await;
+        assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "window_closed".into()));
+
+        assert_eq!(clerk.post(&format!("/api/v1/queue/windows/{w1}/open"), &json!({})).await.status(), StatusCode::OK);
+        let res = clerk.post(&format!("/api/v1/queue/windows/{w1}/call-next"), &json!({})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let out: Value = res.json().await.unwrap();
+        assert_eq!(out["ticket"]["ticket_no"], "A001");
+        let id1 = out["ticket"]["id"].as_i64().unwrap();
+
+        // The window holds A001: calling again is refused until it is dealt with.
+        let res = clerk.post(&format!("/api/v1/queue/windows/{w1}/call-next"), &json!({})).await;
+        assert_eq!(error_code(res).await.1, "window_busy");
+
+        for action in ["recall", "start", "finish"] {
+            let res = clerk.post(&format!("/api/v1/queue/windows/{w1}/tickets/{id1}/{action}"), &json!({})).await;
+            assert_eq!(res.status(), StatusCode::OK, "{action}");
+        }
+        // Finishing twice: not serving any more.
+        let res = clerk.post(&format!("/api/v1/queue/windows/{w1}/tickets/{id1}/finish"), &json!({})).await;
+        assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "ticket_not_serving".into()));
+
+        // A002: called, then transferred to B; it returns ahead of other B tickets.
+        let out: Value = clerk.post(&format!("/api/v1/queue/windows/{w1}/call-next"), &json!({})).await.json().await.unwrap();
+        let id2 = out["ticket"]["id"].as_i64().unwrap();
+        let b1: Value = kiosk_take(&app, &kiosk, "B").await.json().await.unwrap();
+        assert_eq!(b1["ticket_no"], "B001");
+        let res = clerk.post(&format!("/api/v1/queue/windows/{w1}/tickets/{id2}/transfer"), &json!({"to_category": "B"})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let w5 = window(&ws, "5");
+        clerk.post(&format!("/api/v1/queue/windows/{w5}/open"), &json!({})).await;
+        let out: Value = clerk.post(&format!("/api/v1/queue/windows/{w5}/call-next"), &json!({})).await.json().await.unwrap();
+        assert_eq!(out["ticket"]["ticket_no"], "A002", "a transferred ticket goes first");
+        assert_eq!(out["reason"], "returned");
+
+        // Finishing a ticket held by another window: not yours.
+        let res = clerk.post(&format!("/api/v1/queue/windows/{w1}/tickets/{id2}/no-show"), &json!({})).await;
+        assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "ticket_not_yours".into()));
+        let res = clerk.post(&format!("/api/v1/queue/windows/{w5}/tickets/{id2}/no-show"), &json!({})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+
+        // Pause: no calls; resume.
+        clerk.post(&format!("/api/v1/queue/windows/{w5}/pause"), &json!({})).await;
+        let res = clerk.post(&format!("/api/v1/queue/windows/{w5}/call-next"), &json!({})).await;
+        assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "window_paused".into()));
+        clerk.post(&format!("/api/v1/queue/windows/{w5}/resume"), &json!({})).await;
+
+        // Walk-in without a ticket: served at once under a fresh number.
+        let res = clerk.post(&format!("/api/v1/queue/windows/{w5}/walk-in"), &json!({})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let out: Value = res.json().await.unwrap();
+        assert_eq!(out["ticket"]["state"], "serving");
+        assert_eq!(out["ticket"]["ticket_no"], "B002");
+
+        // Counters: the day's figures come from the counter rows.
+        let m = app.token("luoping.manager").await;
+        let stats: Value = m.get(&format!("/api/v1/queue/halls/{hall}/stats")).await.json().await.unwrap();
+        let a = stats.as_array().unwrap().iter().find(|s| s["category"] == "A").unwrap().clone();
+        assert_eq!(a["taken"], 2);
+        assert_eq!(a["served"], 1);
+        assert_eq!(a["called"], 2);
+        let b = stats.as_array().unwrap().iter().find(|s| s["category"] == "B").unwrap().clone();
+        assert_eq!(b["no_show"], 1);
+        assert_eq!(b["transferred"], 1);
+
+        // A clerk of another county cannot touch this hall's windows.
+        let other = app.token("qinghe.clerk").await;
+        let res = other.post(&format!("/api/v1/queue/windows/{w1}/call-next"), &json!({})).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+        // The audit trail holds the ticket actions.
+        let n: i64 = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log WHERE action LIKE 'ticket.%'")
+            .fetch_one(app.store.read()).await.unwrap();
+        assert!(n >= 10, "{n}");
+    }
+}
+
+both_backends! {
+    async fn numbers_never_repeat_under_concurrency(app: TestApp) {
+        let (hall, _) = luoping(&app).await;
+        let clerk = std::sync::Arc::new(app.token("luoping.clerk").await);
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let c = clerk.clone();
+            tasks.push(tokio::spawn(async move {
+                let res = c.post(&format!("/api/v1/queue/halls/{hall}/tickets"), &json!({"category": "C"})).await;
+                assert_eq!(res.status(), StatusCode::CREATED);
+                let v: Value = res.json().await.unwrap();
+                v["ticket_no"].as_str().unwrap().to_owned()
+            }));
+        }
+        let mut seen = HashSet::new();
+        for t in tasks {
+            assert!(seen.insert(t.await.unwrap()), "a number was issued twice");
+        }
+        assert_eq!(seen.len(), 50);
+        assert!(seen.contains("C001") && seen.contains("C050"));
+    }
+}
+
+both_backends! {
+    async fn two_windows_calling_at_once_exactly_one_wins(app: TestApp) {
+        let (hall, ws) = luoping(&app).await;
+        let m = app.token("luoping.manager").await;
+        // Only one ticket, and eight windows that may call it.
+        let res = m.post(&format!("/api/v1/queue/halls/{hall}/tickets"), &json!({"category": "A"})).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let windows: Vec<i64> = ["1", "2", "3", "4", "5", "6", "7", "8"].iter().map(|n| window(&ws, n)).collect();
+        for w in &windows {
+            assert_eq!(m.post(&format!("/api/v1/queue/windows/{w}/open"), &json!({})).await.status(), StatusCode::OK);
+        }
+        let m = std::sync::Arc::new(m);
+        let mut tasks = Vec::new();
+        for w in windows {
+            let m = m.clone();
+            tasks.push(tokio::spawn(async move {
+                let res = m.post(&format!("/api/v1/queue/windows/{w}/call-next"), &json!({})).await;
+                (res.status(), res.json::<Value>().await.unwrap())
+            }));
+        }
+        let mut won = 0;
+        for t in tasks {
+            let (status, body) = t.await.unwrap();
+            match status {
+                StatusCode::OK => won += 1,
+                StatusCode::CONFLICT => assert_eq!(body["code"], "queue_empty"),
+                other => panic!("unexpected {other}: {body}"),
+            }
+        }
+        assert_eq!(won, 1);
+        let called: i64 = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM ticket_events WHERE action = 'call'")
+            .fetch_one(app.store.read()).await.unwrap();
+        assert_eq!(called, 1);
+    }
+}
+
+both_backends! {
+    async fn clerk_cannot_work_another_clerks_window(app: TestApp) {
+        let (_, ws) = luoping(&app).await;
+        let w = window(&ws, "2");
+        let clerk = app.token("luoping.clerk").await;
+        assert_eq!(clerk.post(&format!("/api/v1/queue/windows/{w}/open"), &json!({})).await.status(), StatusCode::OK);
+        // A second clerk of the same hall.
+        let admin = app.token("luoping.admin").await;
+        let region = app.region_id("990121").await;
+        let res = admin.post("/api/v1/users", &json!({
+            "username": "luoping.clerk2", "display_name": "第二窗口员", "password": PASSWORD,
+            "grants": [{"role": "window_clerk", "region_id": region}]
+        })).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
+        let clerk2 = app.token("luoping.clerk2").await;
+        let res = clerk2.post(&format!("/api/v1/queue/windows/{w}/call-next"), &json!({})).await;
+        assert_eq!(error_code(res).await, (StatusCode::FORBIDDEN, "window_not_yours".into()));
+    }
+}
+
+both_backends! {
+    async fn devices_unpaired_revoked_wrong_kind_and_flooding(app: TestApp) {
+        let (hall, _) = luoping(&app).await;
+        let res = kiosk_take(&app, "not-a-credential", "A").await;
+        assert_eq!(error_code(res).await, (StatusCode::UNAUTHORIZED, "device_unpaired".into()));
+        let res = TestApp::client().post(app.url("/api/v1/queue/kiosk/tickets")).json(&json!({"category": "A"})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+        let (board_id, board) = paired(&app, hall, "board").await;
+        let res = kiosk_take(&app, &board, "A").await;
+        assert_eq!(error_code(res).await, (StatusCode::FORBIDDEN, "device_wrong_kind".into()));
+        let m = app.token("luoping.manager").await;
+        assert_eq!(m.post(&format!("/api/v1/devices/{board_id}/revoke"), &json!({})).await.status(), StatusCode::OK);
+        let res = TestApp::client().get(app.url("/api/v1/queue/board/events")).header("authorization", format!("Device {board}")).send().await.unwrap();
+        assert_eq!(error_code(res).await, (StatusCode::UNAUTHORIZED, "device_revoked".into()));
+
+        // A kiosk flood is cut off by the per-device limit (120 a minute by default).
+        let (_, kiosk) = paired(&app, hall, "kiosk").await;
+        let mut limited = false;
+        for _ in 0..130 {
+            let res = kiosk_take(&app, &kiosk, "E").await;
+            if res.status() == StatusCode::TOO_MANY_REQUESTS {
+                assert_eq!(error_code(res).await.1, "rate_limited");
+                limited = true;
+                break;
+            }
+            assert_eq!(res.status(), StatusCode::CREATED);
+        }
+        assert!(limited);
+        // Unknown category: a clear 422.
+        let (_, kiosk2) = paired(&app, hall, "kiosk").await;
+        let res = kiosk_take(&app, &kiosk2, "Z").await;
+        assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "category_unknown".into()));
+    }
+}
+
+/// Reads SSE frames until one of `kind` arrives (or the deadline passes).
+async fn next_event(res: &mut reqwest::Response, kind: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut buf = String::new();
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .expect("no event in time")
+            .unwrap()
+            .unwrap();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf[..end].to_owned();
+            buf.drain(..end + 2);
+            let event = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("event: ").or_else(|| l.strip_prefix("event:")))
+                .unwrap_or("");
+            let data = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")));
+            if event == kind {
+                return serde_json::from_str(data.unwrap_or("{}")).unwrap();
+            }
+        }
+    }
+}
+
+both_backends! {
+    async fn board_hears_a_call_live(app: TestApp) {
+        let (hall, ws) = luoping(&app).await;
+        let (_, board) = paired(&app, hall, "board").await;
+        let mut stream = TestApp::client()
+            .get(app.url("/api/v1/queue/board/events"))
+            .header("authorization", format!("Device {board}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), StatusCode::OK);
+        // Give the PostgreSQL listener a moment to be in place.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let clerk = app.token("luoping.clerk").await;
+        clerk.post(&format!("/api/v1/queue/halls/{hall}/tickets"), &json!({"category": "D"})).await;
+        let w = window(&ws, "9");
+        clerk.post(&format!("/api/v1/queue/windows/{w}/open"), &json!({})).await;
+        let res = clerk.post(&format!("/api/v1/queue/windows/{w}/call-next"), &json!({})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let ev = next_event(&mut stream, "call").await;
+        assert_eq!(ev["ticket_no"], "D001");
+        assert_eq!(ev["window_no"], "9");
+        assert_eq!(ev["hall_id"], hall);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_board_on_a_second_process_hears_a_call() {
+    if std::env::var("ONESTOP_TEST_PG").is_err() {
+        eprintln!("ONESTOP_TEST_PG is not set: PostgreSQL variant not run");
+        return;
+    }
+    let app = TestApp::spawn(Db::Postgres).await;
+    // A second app instance on the same database stands in for a second `serve` process.
+    let second = TestApp::spawn_on(&app.db.url).await;
+    let (hall, ws) = luoping(&app).await;
+    let (_, board) = paired(&app, hall, "board").await;
+    let mut stream = TestApp::client()
+        .get(second.url("/api/v1/queue/board/events"))
+        .header("authorization", format!("Device {board}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let clerk = app.token("luoping.clerk").await;
+    clerk
+        .post(
+            &format!("/api/v1/queue/halls/{hall}/tickets"),
+            &json!({"category": "A"}),
+        )
+        .await;
+    let w = window(&ws, "3");
+    clerk.post(&format!("/api/v1/queue/windows/{w}/open"), &json!({})).await;
+    assert_eq!(
+        clerk
+            .post(&format!("/api/v1/queue/windows/{w}/call-next"), &json!({}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let ev = next_event(&mut stream, "call").await;
+    assert_eq!(ev["ticket_no"], "A001");
+    assert_eq!(ev["window_no"], "3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_notification_reaches_a_second_store() {
+    if std::env::var("ONESTOP_TEST_PG").is_err() {
+        eprintln!("ONESTOP_TEST_PG is not set: PostgreSQL variant not run");
+        return;
+    }
+    let db = TestDb::new(Db::Postgres).await;
+    let key = || onestop_domain::audit::AuditKey::new(AUDIT_KEY.as_bytes().to_vec()).unwrap();
+    let a = onestop_store::Store::open(&onestop_store::StoreOptions::new(&db.url), key())
+        .await
+        .unwrap();
+    let b = onestop_store::Store::open(&onestop_store::StoreOptions::new(&db.url), key())
+        .await
+        .unwrap();
+    let mut rx = b.subscribe();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    a.write(|tx| Box::pin(async move { tx.notify("queue", "hello from a".into()).await }))
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let n = rx.recv().await.unwrap();
+            if n.channel == "queue" {
+                return n;
+            }
+        }
+    })
+    .await
+    .expect("the second store heard nothing");
+    assert_eq!(n.payload, "hello from a");
+}
+
+both_backends! {
+    async fn booking_full_past_forged_and_check_in(app: TestApp) {
+        let (hall, ws) = luoping(&app).await;
+        let slots: Vec<Value> = TestApp::client().get(app.url(&format!("/api/v1/queue/halls/{hall}/slots"))).send().await.unwrap().json().await.unwrap();
+        // The test clock is 09:30: today's 10:00 slot of B is the first open one.
+        let slot = slots.iter().find(|s| s["capacity"] == 4).unwrap().clone();
+        let slot_id = slot["id"].as_i64().unwrap();
+        let ids = ["11010519491231002X", "110105194912310038", "110105194912310046", "110105194912310054", "110105194912310062"];
+        let client = TestApp::client();
+        let mut codes = Vec::new();
+        for id in &ids[..4] {
+            let res = client.post(app.url("/api/v1/queue/appointments")).json(&json!({"slot_id": slot_id, "id_number": id, "name": "张三"})).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
+            let b: Value = res.json().await.unwrap();
+            assert_eq!(b["name_masked"], "张*");
+            codes.push(b["code"].as_str().unwrap().to_owned());
+        }
+        let res = client.post(app.url("/api/v1/queue/appointments")).json(&json!({"slot_id": slot_id, "id_number": ids[4], "name": "李四"})).send().await.unwrap();
+        assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "slot_full".into()));
+        // Cancel frees a place.
+        let res = client.post(app.url(&format!("/api/v1/queue/appointments/{}/cancel", codes[3]))).json(&json!({"id_number": ids[3]})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let res = client.post(app.url("/api/v1/queue/appointments")).json(&json!({"slot_id": slot_id, "id_number": ids[4], "name": "李四"})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        // A bad ID number is a 422 with its own code.
+        let res = client.post(app.url("/api/v1/queue/appointments")).json(&json!({"slot_id": slot_id, "id_number": "110105194912310039", "name": "王五"})).send().await.unwrap();
+        assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "id_number_checksum".into()));
+
+        // Past slot: move the clock beyond it.
+        app.clock.advance(jiff::SignedDuration::from_hours(2));
+        let res = client.post(app.url("/api/v1/queue/appointments")).json(&json!({"slot_id": slot_id, "id_number": ids[4], "name": "李四"})).send().await.unwrap();
+        assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "slot_past".into()));
+        app.clock.advance(jiff::SignedDuration::from_hours(-2) + jiff::SignedDuration::from_mins(25));
+
+        // Check-in at the kiosk: a forged code is 404; the real one gives a ticket.
+        let (_, kiosk) = paired(&app, hall, "kiosk").await;
+        let check_in = |code: String| {
+            let k = kiosk.clone();
+            let url = app.url("/api/v1/queue/kiosk/check-in");
+            async move {
+                TestApp::client().post(url).header("authorization", format!("Device {k}")).json(&json!({"code": code})).send().await.unwrap()
+            }
+        };
+        let res = check_in("ZZZZ2222".into()).await;
+        assert_eq!(error_code(res).await, (StatusCode::NOT_FOUND, "booking_not_found".into()));
+        // A walk-in B ticket first, then the appointment: the appointment is called first.
+        let m = app.token("luoping.manager").await;
+        m.post(&format!("/api/v1/queue/halls/{hall}/tickets"), &json!({"category": "B"})).await;
+        let res = check_in(codes[0].clone()).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let t: Value = res.json().await.unwrap();
+        assert_eq!(t["ticket_no"], "B002");
+        let res = check_in(codes[0].clone()).await;
+        assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "booking_not_open".into()));
+        let w = window(&ws, "5");
+        m.post(&format!("/api/v1/queue/windows/{w}/open"), &json!({})).await;
+        let out: Value = m.post(&format!("/api/v1/queue/windows/{w}/call-next"), &json!({})).await.json().await.unwrap();
+        assert_eq!(out["ticket"]["ticket_no"], "B002");
+        assert_eq!(out["reason"], "appointment");
+
+        // The public follow page knows the ticket by its code only.
+        let res = client.get(app.url(&format!("/api/v1/queue/tickets/{}", t["code"].as_str().unwrap()))).send().await.unwrap();
+        let p: Value = res.json().await.unwrap();
+        assert_eq!(p["state"], "called");
+        assert_eq!(p["window_no"], "5");
+        let res = client.get(app.url("/api/v1/queue/tickets/B002")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    }
+}
+
+both_backends! {
+    async fn openapi_documents_the_queue_routes(app: TestApp) {
+        let doc: Value = TestApp::client().get(app.url("/api/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+        for path in ["/api/v1/queue/windows/{id}/call-next", "/api/v1/queue/kiosk/tickets", "/api/v1/queue/board/events", "/api/v1/queue/appointments"] {
+            assert!(doc["paths"][path].is_object(), "{path} is not documented");
+        }
+    }
+}
+
+both_backends! {
+    async fn pages_of_the_floor_render(app: TestApp) {
+        let (hall, ws) = luoping(&app).await;
+        let clerk = app.login("luoping.clerk").await;
+        let w = window(&ws, "1");
+        let res = clerk.get(&format!("/queue/window/{w}")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.text().await.unwrap().contains("呼叫下一位"));
+        // A refused action comes back to the console with the reason shown.
+        let res = clerk.form(&format!("/queue/window/{w}/call-next"), &[]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let res = clerk.form(&format!("/queue/window/{w}/open"), &[]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let manager = app.login("luoping.manager").await;
+        let page = manager.get(&format!("/queue/floor/{hall}")).await.text().await.unwrap();
+        assert!(page.contains("综合受理") && page.contains("服务中"));
+        assert_eq!(clerk.get("/queue").await.status(), StatusCode::OK);
+
+        // Kiosk: the device cookie opens the kiosk page; taking prints a slip with a QR code.
+        let (_, kiosk) = paired(&app, hall, "kiosk").await;
+        let k = TestApp::client();
+        let page = k.get(app.url("/device/kiosk")).header("cookie", format!("onestop_device={kiosk}")).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.text().await.unwrap().contains("企业开办"));
+        let slip = k.post(app.url("/device/kiosk/take")).header("cookie", format!("onestop_device={kiosk}"))
+            .form(&[("category", "A"), ("priority", "senior70")]).send().await.unwrap();
+        assert_eq!(slip.status(), StatusCode::OK);
+        let html = slip.text().await.unwrap();
+        assert!(html.contains("A001") && html.contains("<svg"));
+        let code = html.split("/t/").nth(1).unwrap().split('<').next().unwrap().trim().to_owned();
+        let follow = k.get(app.url(&format!("/t/{code}"))).send().await.unwrap();
+        assert_eq!(follow.status(), StatusCode::OK);
+        assert!(follow.text().await.unwrap().contains("等候中"));
+
+        // Board: a board page for a board device; a kiosk cannot open it.
+        let (_, board) = paired(&app, hall, "board").await;
+        let page = k.get(app.url("/device/board")).header("cookie", format!("onestop_device={board}")).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.text().await.unwrap().contains("EventSource"));
+        let page = k.get(app.url("/device/board")).header("cookie", format!("onestop_device={kiosk}")).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    }
+}
