@@ -14,7 +14,7 @@ CREATE TABLE services (
 );
 CREATE INDEX services_owner ON services (owner_region_id);
 
--- content is JSON: {"record": ServiceRecord, "materials": [MaterialRecord], "form": FormDefinition}.
+-- content is JSON with the record (ServiceRecord), its materials and its form (FormDefinition).
 -- A published or withdrawn version is never edited (a case pins it); only drafts change.
 CREATE TABLE service_versions (
     id {pk},
@@ -32,7 +32,7 @@ CREATE UNIQUE INDEX service_versions_number ON service_versions (service_id, num
 CREATE INDEX service_versions_status ON service_versions (status, service_id);
 
 -- One row per region that says something about a service: enabled is NULL (inherit), 1 or 0;
--- overrides is JSON of ImplementationOverrides (fields absent or {"mode":"inherited"} inherit).
+-- overrides is JSON of ImplementationOverrides (a field absent or in mode "inherited" inherits).
 CREATE TABLE implementations (
     id {pk},
     region_id BIGINT NOT NULL REFERENCES regions(id),
