@@ -519,3 +519,61 @@ both_backends! {
         assert_eq!(page.status(), StatusCode::FORBIDDEN);
     }
 }
+
+both_backends! {
+    async fn missed_bookings_are_swept_and_block_the_fourth(app: TestApp) {
+        let (hall, _) = luoping(&app).await;
+        let client = TestApp::client();
+        let slots: Vec<Value> = client.get(app.url(&format!("/api/v1/queue/halls/{hall}/slots"))).send().await.unwrap().json().await.unwrap();
+        let today = test_now().to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap()).date().to_string();
+        let todays: Vec<&Value> = slots.iter().filter(|s| s["day"] == today.as_str()).collect();
+        assert!(todays.len() >= 3, "three of today's slots to miss");
+        let later = slots.iter().find(|s| s["day"] != today.as_str()).unwrap();
+        let book = |slot: &Value, id: &str| {
+            let body = json!({"slot_id": slot["id"], "id_number": id, "name": "张三"});
+            let c = client.clone();
+            let url = app.url("/api/v1/queue/appointments");
+            async move { c.post(url).json(&body).send().await.unwrap() }
+        };
+        let who = "11010519491231002X";
+        let mut codes = Vec::new();
+        for s in &todays[..3] {
+            let res = book(s, who).await;
+            assert_eq!(res.status(), StatusCode::CREATED);
+            let b: Value = res.json().await.unwrap();
+            codes.push(b["code"].as_str().unwrap().to_owned());
+        }
+        // Nothing is marked while the slots (and the late grace) have not passed.
+        assert_eq!(onestop_web::jobs::sweep_no_shows(&app.state).await.unwrap(), 0);
+        // The day ends without the visitor: the background job marks all three as missed.
+        app.clock.advance(jiff::SignedDuration::from_hours(9));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        onestop_web::jobs::spawn(
+            app.state.clone(),
+            onestop_web::jobs::CheckpointSettings { file: None, interval: std::time::Duration::from_secs(60) },
+            stop_rx,
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mut states = Vec::new();
+            for c in &codes {
+                let a = onestop_store::queue::appointment_by_code(app.store.read(), c).await.unwrap().unwrap();
+                states.push(a.state);
+            }
+            if states.iter().all(|s| s == "no_show") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the sweep job never ran: {states:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = stop_tx.send(true);
+        // The fourth booking is refused by the no-show rule; another person still books.
+        let res = book(later, who).await;
+        let (status, code) = error_code(res).await;
+        assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "booking_blocked"));
+        let res = book(later, "110105194912310038").await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        // A second sweep finds nothing more to mark.
+        assert_eq!(onestop_web::jobs::sweep_no_shows(&app.state).await.unwrap(), 0);
+    }
+}
