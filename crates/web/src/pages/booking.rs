@@ -50,10 +50,9 @@ fn with_csrf<T: Template>(state: &AppState, status: StatusCode, make: impl FnOnc
     res
 }
 
+/// Anonymous chrome; the templates set `body.portal` (the mobile-first portal look).
 fn portal_chrome(csrf: String) -> Chrome {
-    let mut c = Chrome::anonymous(csrf);
-    c.html_class = "portal";
-    c
+    Chrome::anonymous(csrf)
 }
 
 fn csrf_ok(parts: &Parts, form_token: Option<&str>) -> bool {
