@@ -50,7 +50,27 @@ pub(crate) async fn leased_loop<F, Fut>(
     }
 }
 
-/// Starts the housekeeping jobs: audit checkpoints, expired sessions and rate-limit windows.
+/// How often the no-show sweep runs.
+pub const NO_SHOW_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Marks bookings that were never checked in as no-shows once their slot and the late grace
+/// (`QueuePolicy::appointment_late_grace`, the last moment the kiosk accepts them) are over.
+/// Returns how many were marked. This is what feeds the no-show rule that blocks booking.
+pub async fn sweep_no_shows(state: &AppState) -> Result<u64, StoreError> {
+    let now = state.clock.now();
+    let before = now - onestop_domain::queue::QueuePolicy::default().appointment_late_grace;
+    let n = state
+        .store
+        .write(move |tx| Box::pin(async move { onestop_store::queue::sweep_no_shows(tx, before, now).await }))
+        .await?;
+    if n > 0 {
+        tracing::info!(marked = n, "appointment no-shows marked");
+    }
+    Ok(n)
+}
+
+/// Starts the housekeeping jobs: audit checkpoints, expired sessions and rate-limit windows,
+/// and the appointment no-show sweep.
 pub fn spawn(state: AppState, checkpoints: CheckpointSettings, stop: watch::Receiver<bool>) {
     let s = state.clone();
     let cp = checkpoints.clone();
@@ -63,6 +83,13 @@ pub fn spawn(state: AppState, checkpoints: CheckpointSettings, stop: watch::Rece
             let file = cp.file.clone();
             async move { write_checkpoint(&state, file.as_deref()).await }
         },
+    ));
+    tokio::spawn(leased_loop(
+        state.clone(),
+        "no-show-sweep",
+        NO_SHOW_SWEEP_INTERVAL,
+        stop.clone(),
+        |state| async move { sweep_no_shows(&state).await.map(|_| ()) },
     ));
     tokio::spawn(leased_loop(
         state,

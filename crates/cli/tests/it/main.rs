@@ -14,5 +14,6 @@ mod multiprocess;
 mod outbox;
 mod process;
 mod queue;
+mod queue_bench;
 mod security;
 mod uploads;

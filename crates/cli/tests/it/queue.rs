@@ -519,3 +519,141 @@ both_backends! {
         assert_eq!(page.status(), StatusCode::FORBIDDEN);
     }
 }
+
+both_backends! {
+    async fn missed_bookings_are_swept_and_block_the_fourth(app: TestApp) {
+        let (hall, _) = luoping(&app).await;
+        let client = TestApp::client();
+        let slots: Vec<Value> = client.get(app.url(&format!("/api/v1/queue/halls/{hall}/slots"))).send().await.unwrap().json().await.unwrap();
+        let today = test_now().to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap()).date().to_string();
+        let todays: Vec<&Value> = slots.iter().filter(|s| s["day"] == today.as_str()).collect();
+        assert!(todays.len() >= 3, "three of today's slots to miss");
+        let later = slots.iter().find(|s| s["day"] != today.as_str()).unwrap();
+        let book = |slot: &Value, id: &str| {
+            let body = json!({"slot_id": slot["id"], "id_number": id, "name": "张三"});
+            let c = client.clone();
+            let url = app.url("/api/v1/queue/appointments");
+            async move { c.post(url).json(&body).send().await.unwrap() }
+        };
+        let who = "11010519491231002X";
+        let mut codes = Vec::new();
+        for s in &todays[..3] {
+            let res = book(s, who).await;
+            assert_eq!(res.status(), StatusCode::CREATED);
+            let b: Value = res.json().await.unwrap();
+            codes.push(b["code"].as_str().unwrap().to_owned());
+        }
+        // Nothing is marked while the slots (and the late grace) have not passed.
+        assert_eq!(onestop_web::jobs::sweep_no_shows(&app.state).await.unwrap(), 0);
+        // The day ends without the visitor: the background job marks all three as missed.
+        app.clock.advance(jiff::SignedDuration::from_hours(9));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        onestop_web::jobs::spawn(
+            app.state.clone(),
+            onestop_web::jobs::CheckpointSettings { file: None, interval: std::time::Duration::from_secs(60) },
+            stop_rx,
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mut states = Vec::new();
+            for c in &codes {
+                let a = onestop_store::queue::appointment_by_code(app.store.read(), c).await.unwrap().unwrap();
+                states.push(a.state);
+            }
+            if states.iter().all(|s| s == "no_show") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the sweep job never ran: {states:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let _ = stop_tx.send(true);
+        // The fourth booking is refused by the no-show rule; another person still books.
+        let res = book(later, who).await;
+        let (status, code) = error_code(res).await;
+        assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "booking_blocked"));
+        let res = book(later, "110105194912310038").await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        // A second sweep finds nothing more to mark.
+        assert_eq!(onestop_web::jobs::sweep_no_shows(&app.state).await.unwrap(), 0);
+    }
+}
+
+/// The value of the first `name="{field}" value="…"` in a page.
+fn field_value(html: &str, field: &str) -> String {
+    let marker = format!("name=\"{field}\" value=\"");
+    html.split(&marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {field} in page"))
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+both_backends! {
+    async fn citizen_books_and_cancels_on_the_pages(app: TestApp) {
+        let (hall, _) = luoping(&app).await;
+        let client = TestApp::client();
+        // Halls, then a hall's form; the C category on its first day, chosen with a plain GET form.
+        let page = client.get(app.url("/book")).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.text().await.unwrap().contains(&format!("/book/hall/{hall}")));
+        let page = client.get(app.url(&format!("/book/hall/{hall}?category=C"))).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert!(page.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().starts_with("onestop_csrf=")));
+        let html = page.text().await.unwrap();
+        assert!(html.contains("method=\"post\" action=\"/book/hall/") && html.contains("name=\"slot_id\""));
+        let csrf = field_value(&html, "csrf");
+        assert!(csrf.len() >= 16, "a real token: {csrf}");
+        let slot = field_value(&html, "slot_id");
+        let post = |fields: Vec<(&'static str, String)>| {
+            let c = client.clone();
+            let url = app.url(&format!("/book/hall/{hall}"));
+            async move { c.post(url).form(&fields).send().await.unwrap() }
+        };
+        let good = |csrf: &str, phone: &str| vec![
+            ("csrf", csrf.to_owned()), ("category", "C".into()), ("slot_id", slot.clone()),
+            ("name", "王小明".into()), ("id_number", "11010519491231002X".into()), ("phone", phone.to_owned()),
+        ];
+        // A form without the matching token is refused and nothing is booked.
+        let res = post(good("forged", "13912345678")).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let html = res.text().await.unwrap();
+        // A bad phone number comes back to the form, with the entries kept and a fresh token.
+        let csrf = field_value(&html, "csrf");
+        let res = post(good(&csrf, "1391234")).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("王小明") && html.contains("role=\"alert\""));
+        let csrf = field_value(&html, "csrf");
+        let res = post(good(&csrf, "139 1234 5678")).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("预约成功") && html.contains("139****5678") && html.contains("王**"));
+        let code = html.split("class=\"booking-code\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+        let a = onestop_store::queue::appointment_by_code(app.store.read(), &code).await.unwrap().unwrap();
+        assert_eq!((a.state.as_str(), a.slot_id.to_string()), ("booked", slot.clone()));
+        // The same form sent again (double submit) has no token any more.
+        let res = post(good(&csrf, "13912345678")).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+        // Cancel with the code: a wrong ID number is refused; the right one cancels.
+        let page = client.get(app.url(&format!("/book/cancel?code={code}"))).send().await.unwrap().text().await.unwrap();
+        assert_eq!(field_value(&page, "code"), code);
+        let csrf = field_value(&page, "csrf");
+        let cancel = |csrf: String, id: &'static str| {
+            let c = client.clone();
+            let url = app.url("/book/cancel");
+            let code = code.to_lowercase();
+            async move { c.post(url).form(&[("csrf", csrf), ("code", code), ("id_number", id.into())]).send().await.unwrap() }
+        };
+        let res = cancel(csrf, "110105194912310038").await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let csrf = field_value(&res.text().await.unwrap(), "csrf");
+        let res = cancel(csrf, "11010519491231002X").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.text().await.unwrap().contains("预约已取消"));
+        let a = onestop_store::queue::appointment_by_code(app.store.read(), &code).await.unwrap().unwrap();
+        assert_eq!(a.state, "cancelled");
+    }
+}

@@ -23,6 +23,7 @@ use onestop_store::org::Unit;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+pub mod booking;
 pub mod catalogue;
 pub mod certs;
 pub mod queue;
@@ -56,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .route("/device", get(device_home))
         .merge(catalogue::router())
         .merge(queue::router())
+        .merge(booking::router())
 }
 
 // ---- cookies ---------------------------------------------------------------------------------
@@ -77,7 +79,7 @@ fn device_cookie(state: &AppState, token: &str) -> String {
     format!("{DEVICE_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=31536000{secure}")
 }
 
-fn csrf_cookie(state: &AppState, token: &str) -> String {
+pub(crate) fn csrf_cookie(state: &AppState, token: &str) -> String {
     let secure = if state.settings.cookie_secure { "; Secure" } else { "" };
     format!("{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}")
 }
@@ -262,7 +264,7 @@ pub(crate) fn urlencode(s: &str) -> String {
         .collect()
 }
 
-fn append_cookie(res: &mut Response, cookie: &str) {
+pub(crate) fn append_cookie(res: &mut Response, cookie: &str) {
     if let Ok(v) = HeaderValue::from_str(cookie) {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
