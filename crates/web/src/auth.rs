@@ -276,6 +276,12 @@ pub fn check_csrf(principal: &Principal, method: &Method, presented: Option<&str
     }
 }
 
+/// The double-submit check of forms shown before login (login, device pairing, booking): the
+/// form's token must equal the CSRF cookie set together with the form.
+pub fn double_submit_ok(headers: &HeaderMap, form_token: Option<&str>) -> bool {
+    matches!((form_token, cookie(headers, CSRF_COOKIE)), (Some(a), Some(b)) if constant_time_eq(a.as_bytes(), b.as_bytes()))
+}
+
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

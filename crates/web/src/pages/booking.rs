@@ -4,7 +4,7 @@
 //! is cancelled with its code and the ID number. Anonymous forms carry a double-submit CSRF token
 //! (a cookie set with the form and the same value in a hidden field), as `/login` does.
 use super::{Chrome, PageError, append_cookie, csrf_cookie, render};
-use crate::auth::{CSRF_COOKIE, client_ip, constant_time_eq, cookie, random_token};
+use crate::auth::{CSRF_COOKIE, client_ip, double_submit_ok, random_token};
 use crate::error::ApiError;
 use crate::queue::{self as ops, Booking};
 use crate::state::AppState;
@@ -12,7 +12,6 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use onestop_store::queue as q;
@@ -53,10 +52,6 @@ fn with_csrf<T: Template>(state: &AppState, status: StatusCode, make: impl FnOnc
 /// Anonymous chrome; the templates set `body.portal` (the mobile-first portal look).
 fn portal_chrome(csrf: String) -> Chrome {
     Chrome::anonymous(csrf)
-}
-
-fn csrf_ok(parts: &Parts, form_token: Option<&str>) -> bool {
-    matches!((form_token, cookie(&parts.headers, CSRF_COOKIE)), (Some(a), Some(b)) if constant_time_eq(a.as_bytes(), b.as_bytes()))
 }
 
 async fn read_form<T: serde::de::DeserializeOwned>(state: &AppState, body: axum::body::Body) -> Result<T, ApiError> {
@@ -294,7 +289,7 @@ async fn book_submit(State(state): State<AppState>, Path(hall_id): Path<i64>, re
             }
         }
     };
-    if !csrf_ok(&parts, form.csrf.as_deref()) {
+    if !double_submit_ok(&parts.headers, form.csrf.as_deref()) {
         return again(StatusCode::FORBIDDEN, "页面已过期，请重新提交".into()).await;
     }
     let Some(slot_id) = form.slot_id else {
@@ -366,7 +361,7 @@ async fn cancel_submit(State(state): State<AppState>, req: Request) -> Response 
             code,
         })
     };
-    if !csrf_ok(&parts, form.csrf.as_deref()) {
+    if !double_submit_ok(&parts.headers, form.csrf.as_deref()) {
         return again(StatusCode::FORBIDDEN, "页面已过期，请重新提交".into());
     }
     match ops::cancel_booking(&state, &code, form.id_number.as_deref().unwrap_or_default(), &client).await {

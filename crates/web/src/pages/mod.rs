@@ -3,7 +3,7 @@
 //! render as a readable page with the same stable code the API would give.
 use crate::auth::{
     CSRF_COOKIE, Credential, DEVICE_COOKIE, Principal, SESSION_COOKIE, authenticate, check_csrf, client_ip,
-    constant_time_eq, cookie, random_token,
+    double_submit_ok, random_token,
 };
 use crate::error::{ApiError, ApiResult, current_request_id};
 use crate::extract::ApiPath;
@@ -370,7 +370,6 @@ struct LoginForm {
 async fn login_submit(State(state): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let client = client_ip(&state, &parts);
-    let cookie_csrf = cookie(&parts.headers, CSRF_COOKIE).map(str::to_owned);
     let form = match axum::body::to_bytes(body, state.settings.body_limit)
         .await
         .ok()
@@ -392,10 +391,7 @@ async fn login_submit(State(state): State<AppState>, req: Request) -> Response {
         append_cookie(&mut res, &csrf_cookie(&state, &csrf));
         res
     };
-    // Double-submit check: the form's token must match the cookie set with the form.
-    let csrf_ok =
-        matches!((&form.csrf, &cookie_csrf), (Some(a), Some(b)) if constant_time_eq(a.as_bytes(), b.as_bytes()));
-    if !csrf_ok {
+    if !double_submit_ok(&parts.headers, form.csrf.as_deref()) {
         return relogin(StatusCode::FORBIDDEN, "页面已过期，请重新登录".into(), form.username);
     }
     match ops::login(&state, &form.username, &form.password, client).await {
@@ -1062,7 +1058,6 @@ struct PairForm {
 async fn pair_submit(State(state): State<AppState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let client = client_ip(&state, &parts).map(|c| c.to_string()).unwrap_or_default();
-    let cookie_csrf = cookie(&parts.headers, CSRF_COOKIE).map(str::to_owned);
     let again = |status: StatusCode, msg: String| {
         let csrf = random_token();
         let mut res = render(
@@ -1082,9 +1077,7 @@ async fn pair_submit(State(state): State<AppState>, req: Request) -> Response {
     else {
         return again(StatusCode::UNPROCESSABLE_ENTITY, "请输入配对码".into());
     };
-    let csrf_ok =
-        matches!((&form.csrf, &cookie_csrf), (Some(a), Some(b)) if constant_time_eq(a.as_bytes(), b.as_bytes()));
-    if !csrf_ok {
+    if !double_submit_ok(&parts.headers, form.csrf.as_deref()) {
         return again(StatusCode::FORBIDDEN, "页面已过期，请重试".into());
     }
     if let Err(e) = crate::auth::rate_limit(
