@@ -16,4 +16,5 @@ mod process;
 mod queue;
 mod queue_bench;
 mod security;
+mod settings;
 mod uploads;
