@@ -126,6 +126,14 @@ impl DraftDefinition {
     /// [`validate`] finds in the rest. Issues of a step that could not be read are not repeated
     /// by the rule checks.
     pub fn build(&self) -> Result<WorkflowDefinition, Vec<WorkflowIssue>> {
+        let (def, issues) = self.read();
+        if issues.is_empty() { Ok(def) } else { Err(issues) }
+    }
+
+    /// The definition as far as it can be read (an unreadable step kind becomes a task, an unknown
+    /// action is left out), with every issue [`Self::build`] would report: what an editor draws
+    /// while the admin is still typing.
+    pub fn read(&self) -> (WorkflowDefinition, Vec<WorkflowIssue>) {
         let mut issues = Vec::new();
         let mut unreadable = BTreeSet::new();
         let mut steps = Vec::with_capacity(self.steps.len());
@@ -248,7 +256,7 @@ impl DraftDefinition {
                     .filter(|i| i.step.as_ref().is_none_or(|k| !unreadable.contains(k.as_str()))),
             );
         }
-        if issues.is_empty() { Ok(def) } else { Err(issues) }
+        (def, issues)
     }
 }
 
