@@ -18,3 +18,4 @@ mod queue_bench;
 mod security;
 mod settings;
 mod uploads;
+mod workflows;
