@@ -200,7 +200,9 @@ both_backends! {
             f(&mut d);
             json!({"definition": d})
         };
-        let cases: Vec<(&str, Value, Vec<(&str, &str)>)> = vec![
+        // (what, body, the issues expected: field and code)
+        type Case<'a> = (&'a str, Value, Vec<(&'a str, &'a str)>);
+        let cases: Vec<Case> = vec![
             ("unreachable step", with(&|d| d["steps"].as_array_mut().unwrap().push(json!(
                 {"key": "lonely", "name": "孤立", "department": "民政局", "role": "reviewer", "time_limit_days": 1,
                  "kind": {"type": "task"}, "actions": [{"action": "approve", "to": "done"}]}))),
