@@ -371,10 +371,19 @@ both_backends! {
         let res = s.form(&format!("{page}/json"), &[("json", "{\"start\": "), ("note", "")]).await;
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(res.text().await.unwrap().contains("流程定义 JSON 格式错误"));
-        let text = two_level("市场监督管理局", "粘贴的审核").to_string();
+        // (A name that tries to end the diagram's script block stays text.)
+        let hostile = "粘贴的审核</script><b>注入</b>";
+        let text = two_level("市场监督管理局", hostile).to_string();
         let res = s.form(&format!("{page}/json"), &[("json", &text), ("note", "粘贴")]).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
-        assert!(s.get(&page).await.text().await.unwrap().contains("粘贴的审核"));
+        let html = s.get(&page).await.text().await.unwrap();
+        assert!(html.contains("粘贴的审核&lt;/script&gt;") && !html.contains("<b>注入</b>"));
+        let graph: Value = {
+            let start = html.find("id=\"wf-graph\">").unwrap() + "id=\"wf-graph\">".len();
+            let end = start + html[start..].find("</script>").unwrap();
+            serde_json::from_str(&html[start..end]).unwrap()
+        };
+        assert!(graph["nodes"].as_array().unwrap().iter().any(|n| n["name"] == hostile));
 
         // A version from the history opens in the editor.
         let first = w["versions"].as_array().unwrap().iter().find(|v| v["region"]["code"] == "990121" && v["number"] == 1).unwrap()["id"].as_i64().unwrap();
@@ -601,5 +610,121 @@ both_backends! {
         assert!(html.contains("台风过境") && !html.contains("/closures\""));
         assert_eq!(clerk.form(&format!("{page}/closures"), &[("date", "2026-08-14"), ("reason", "x")]).await.status(), StatusCode::FORBIDDEN);
         assert_eq!(app.login("qinghe.admin").await.get(&page).await.status(), StatusCode::NOT_FOUND);
+    }
+}
+
+/// The cost of the resolvers the case flow calls on every case (issue 4): the workflow in force
+/// (own, inherited, generated default, a bundle's default) and the layered calendar at a county,
+/// per call on one pooled read connection, beside `SELECT 1` on the same connection (the round
+/// trip every query pays) measured in the same run. Ignored in the normal suite; run it with
+/// `cargo test --release -p onestop --test it workflows_bench -- --ignored --nocapture --test-threads=1`
+/// (PostgreSQL too when ONESTOP_TEST_PG is set). `ONESTOP_BENCH_CALLS` sets calls per resolver.
+mod workflows_bench {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn us(sorted: &[Duration], p: f64) -> f64 {
+        let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[i].as_secs_f64() * 1e6
+    }
+
+    async fn measure<F, Fut>(n: usize, mut f: F) -> (f64, f64, f64)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        for _ in 0..n / 20 {
+            f().await;
+        }
+        let mut lat = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            f().await;
+            lat.push(t.elapsed());
+        }
+        let mean = lat.iter().map(Duration::as_secs_f64).sum::<f64>() / n as f64 * 1e6;
+        lat.sort();
+        (mean, us(&lat, 0.5), us(&lat, 0.99))
+    }
+
+    async fn run(kind: Db) {
+        let n: usize = std::env::var("ONESTOP_BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+        let app = TestApp::spawn(kind).await;
+        let (city, luoping) = (app.region_id("990100").await, app.region_id("990121").await);
+        let (food, marriage, building) =
+            (service_id(&app, FOOD).await, service_id(&app, MARRIAGE).await, service_id(&app, "000138001000").await);
+        let birth = bundle_id(&app, "YJS-002").await;
+        let conn = std::sync::Arc::new(tokio::sync::Mutex::new(app.store.read().acquire().await.unwrap()));
+        macro_rules! call {
+            ($c:ident => $body:expr) => {{
+                let conn = conn.clone();
+                measure(n, move || {
+                    let conn = conn.clone();
+                    async move {
+                        let mut guard = conn.lock().await;
+                        let $c: &mut sqlx::AnyConnection = &mut guard;
+                        $body;
+                    }
+                })
+                .await
+            }};
+        }
+        let mut rows: Vec<(&str, (f64, f64, f64))> = Vec::new();
+        rows.push(("baseline: SELECT 1", call!(c => {
+            let _: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *c).await.unwrap();
+        })));
+        rows.push(("regions::chain (罗平县)", call!(c => {
+            onestop_store::regions::chain(c, luoping).await.unwrap();
+        })));
+        rows.push(("workflows::effective, own (罗平县 食品经营)", call!(c => {
+            onestop_store::workflows::effective(c, luoping, food).await.unwrap();
+        })));
+        rows.push(("workflows::effective, inherited (久安市 施工许可)", call!(c => {
+            onestop_store::workflows::effective(c, city, building).await.unwrap();
+        })));
+        rows.push(("workflows::effective, default (罗平县 结婚登记)", call!(c => {
+            onestop_store::workflows::effective(c, luoping, marriage).await.unwrap();
+        })));
+        rows.push(("workflows::effective_for_bundle, default (3 members)", call!(c => {
+            onestop_store::workflows::effective_for_bundle(c, luoping, birth).await.unwrap();
+        })));
+        rows.push(("calendars::calendar_for (罗平县, 2 closures)", call!(c => {
+            onestop_store::calendars::calendar_for(c, luoping).await.unwrap();
+        })));
+        let cal = {
+            let mut c = conn.lock().await;
+            onestop_store::calendars::calendar_for(&mut c, luoping).await.unwrap()
+        };
+        let from = jiff::civil::date(2026, 3, 18);
+        let pure = {
+            let mut lat = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                std::hint::black_box(cal.add_working_days(std::hint::black_box(from), 20).unwrap());
+                lat.push(t.elapsed());
+            }
+            let mean = lat.iter().map(Duration::as_secs_f64).sum::<f64>() / n as f64 * 1e6;
+            lat.sort();
+            (mean, us(&lat, 0.5), us(&lat, 0.99))
+        };
+        rows.push(("add_working_days(20) on it (pure)", pure));
+        // The median is the figure to compare: on a shared machine the mean and p99 carry other
+        // people's builds.
+        let base = rows[0].1.1;
+        println!("\n{kind:?}: {n} calls each on one read connection");
+        println!("| call | p50 µs | p50 / SELECT 1 | mean µs | p99 µs |");
+        println!("|---|---|---|---|---|");
+        for (name, (mean, p50, p99)) in &rows {
+            println!("| {name} | {p50:.1} | {:.2}× | {mean:.1} | {p99:.0} |", p50 / base);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "benchmark: run with --ignored --nocapture"]
+    async fn workflows_bench() {
+        run(Db::Sqlite).await;
+        if std::env::var("ONESTOP_TEST_PG").is_ok() {
+            run(Db::Postgres).await;
+        }
     }
 }

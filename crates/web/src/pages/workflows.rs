@@ -64,11 +64,15 @@ fn kind_of(s: Subject) -> &'static str {
     }
 }
 
-/// JSON for a `<script type="application/json">` block: `</` cannot end the script early.
+/// JSON for a `<script type="application/json">` block. `<`, `>` and `&` only occur inside JSON
+/// strings, where their `\u` escapes mean the same, so no step name can end the block (`</script>`)
+/// or switch the HTML parser's script state (`<!--`).
 fn script_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v)
         .unwrap_or_else(|_| "{}".into())
-        .replace("</", "<\\/")
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 // ---- index and list ---------------------------------------------------------------------------
