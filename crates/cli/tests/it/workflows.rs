@@ -377,7 +377,8 @@ both_backends! {
         let res = s.form(&format!("{page}/json"), &[("json", &text), ("note", "粘贴")]).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
         let html = s.get(&page).await.text().await.unwrap();
-        assert!(html.contains("粘贴的审核&lt;/script&gt;") && !html.contains("<b>注入</b>"));
+        // Escaped in the page (askama writes &#60;), and \u003c in the diagram's JSON.
+        assert!(html.contains("粘贴的审核&#60;/script&#62;") && !html.contains("<b>注入</b>") && !html.contains("粘贴的审核</script>"));
         let graph: Value = {
             let start = html.find("id=\"wf-graph\">").unwrap() + "id=\"wf-graph\">".len();
             let end = start + html[start..].find("</script>").unwrap();
@@ -648,11 +649,17 @@ mod workflows_bench {
     }
 
     async fn run(kind: Db) {
-        let n: usize = std::env::var("ONESTOP_BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+        let n: usize = std::env::var("ONESTOP_BENCH_CALLS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000);
         let app = TestApp::spawn(kind).await;
         let (city, luoping) = (app.region_id("990100").await, app.region_id("990121").await);
-        let (food, marriage, building) =
-            (service_id(&app, FOOD).await, service_id(&app, MARRIAGE).await, service_id(&app, "000138001000").await);
+        let (food, marriage, building) = (
+            service_id(&app, FOOD).await,
+            service_id(&app, MARRIAGE).await,
+            service_id(&app, "000138001000").await,
+        );
         let birth = bundle_id(&app, "YJS-002").await;
         let conn = std::sync::Arc::new(tokio::sync::Mutex::new(app.store.read().acquire().await.unwrap()));
         macro_rules! call {
@@ -670,27 +677,48 @@ mod workflows_bench {
             }};
         }
         let mut rows: Vec<(&str, (f64, f64, f64))> = Vec::new();
-        rows.push(("baseline: SELECT 1", call!(c => {
-            let _: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *c).await.unwrap();
-        })));
-        rows.push(("regions::chain (罗平县)", call!(c => {
-            onestop_store::regions::chain(c, luoping).await.unwrap();
-        })));
-        rows.push(("workflows::effective, own (罗平县 食品经营)", call!(c => {
-            onestop_store::workflows::effective(c, luoping, food).await.unwrap();
-        })));
-        rows.push(("workflows::effective, inherited (久安市 施工许可)", call!(c => {
-            onestop_store::workflows::effective(c, city, building).await.unwrap();
-        })));
-        rows.push(("workflows::effective, default (罗平县 结婚登记)", call!(c => {
-            onestop_store::workflows::effective(c, luoping, marriage).await.unwrap();
-        })));
-        rows.push(("workflows::effective_for_bundle, default (3 members)", call!(c => {
-            onestop_store::workflows::effective_for_bundle(c, luoping, birth).await.unwrap();
-        })));
-        rows.push(("calendars::calendar_for (罗平县, 2 closures)", call!(c => {
-            onestop_store::calendars::calendar_for(c, luoping).await.unwrap();
-        })));
+        rows.push((
+            "baseline: SELECT 1",
+            call!(c => {
+                let _: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *c).await.unwrap();
+            }),
+        ));
+        rows.push((
+            "regions::chain (罗平县)",
+            call!(c => {
+                onestop_store::regions::chain(c, luoping).await.unwrap();
+            }),
+        ));
+        rows.push((
+            "workflows::effective, own (罗平县 食品经营)",
+            call!(c => {
+                onestop_store::workflows::effective(c, luoping, food).await.unwrap();
+            }),
+        ));
+        rows.push((
+            "workflows::effective, inherited (久安市 施工许可)",
+            call!(c => {
+                onestop_store::workflows::effective(c, city, building).await.unwrap();
+            }),
+        ));
+        rows.push((
+            "workflows::effective, default (罗平县 结婚登记)",
+            call!(c => {
+                onestop_store::workflows::effective(c, luoping, marriage).await.unwrap();
+            }),
+        ));
+        rows.push((
+            "workflows::effective_for_bundle, default (3 members)",
+            call!(c => {
+                onestop_store::workflows::effective_for_bundle(c, luoping, birth).await.unwrap();
+            }),
+        ));
+        rows.push((
+            "calendars::calendar_for (罗平县, 2 closures)",
+            call!(c => {
+                onestop_store::calendars::calendar_for(c, luoping).await.unwrap();
+            }),
+        ));
         let cal = {
             let mut c = conn.lock().await;
             onestop_store::calendars::calendar_for(&mut c, luoping).await.unwrap()
