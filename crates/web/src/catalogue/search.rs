@@ -137,7 +137,9 @@ fn promised_text(r: &onestop_domain::catalogue::ServiceRecord) -> String {
     }
 }
 
-fn entry_of(e: &onestop_store::catalogue::Effective) -> GuideEntry {
+/// The text a guide is found by: its name, and a body of conditions, process, legal basis,
+/// department, themes, material names and FAQs.
+pub fn entry_text(e: &onestop_store::catalogue::Effective) -> (String, String) {
     let r = &e.record;
     let mut body = String::with_capacity(r.conditions.len() + r.process.len() + 256);
     for part in [&r.conditions, &r.process, &r.legal_basis, &r.department_name] {
@@ -156,6 +158,12 @@ fn entry_of(e: &onestop_store::catalogue::Effective) -> GuideEntry {
         body.push_str(&f.question);
         body.push_str(&f.answer);
     }
+    (r.name.clone(), body)
+}
+
+fn entry_of(e: &onestop_store::catalogue::Effective) -> GuideEntry {
+    let r = &e.record;
+    let (name, body) = entry_text(e);
     GuideEntry {
         service_id: e.service_id,
         base_code: r.base_code.clone(),
@@ -166,7 +174,7 @@ fn entry_of(e: &onestop_store::catalogue::Effective) -> GuideEntry {
         promised: promised_text(r),
         online_depth: r.online_depth.roman().to_owned(),
         onsite_visits: r.onsite_visits,
-        text: SearchText::new(&r.name, &body),
+        text: SearchText::new(&name, &body),
         for_people: r.objects.contains(&ServiceObject::NaturalPerson),
         for_organisations: r.objects.iter().any(|o| *o != ServiceObject::NaturalPerson),
     }
