@@ -16,6 +16,7 @@ pub mod names;
 pub mod queue;
 pub mod region;
 pub mod role;
+pub mod settings;
 pub mod workflow;
 
 pub use error::DomainError;

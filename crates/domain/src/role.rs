@@ -73,6 +73,7 @@ impl Role {
             BackOfficeWork => matches!(self, Reviewer | HallManager),
             HallManage => matches!(self, HallManager | RegionAdmin | SystemAdmin),
             CatalogueWrite => matches!(self, RegionAdmin | SystemAdmin),
+            SettingsWrite => matches!(self, RegionAdmin | SystemAdmin),
         }
     }
 }
@@ -110,6 +111,8 @@ pub enum Permission {
     HallManage,
     /// Keep the catalogue and implementation lists.
     CatalogueWrite,
+    /// Override and reset a region's settings (the configurable numbers of the rules).
+    SettingsWrite,
 }
 
 #[cfg(test)]

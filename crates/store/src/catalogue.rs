@@ -224,19 +224,7 @@ pub async fn version(conn: &mut AnyConnection, id: i64) -> Result<VersionRow, St
     version_from_row(&row)
 }
 
-/// The region and its ancestors, root first.
-pub async fn chain(conn: &mut AnyConnection, region_id: i64) -> Result<Vec<Region>, StoreError> {
-    let region = crate::regions::get(&mut *conn, region_id).await?;
-    // Ancestors are the regions whose path is a prefix of this one's.
-    let mut out = sqlx::query_as::<_, Region>(
-        "SELECT id, code, name, level, parent_id, path, closed_at FROM regions WHERE $1 LIKE path || '%'",
-    )
-    .bind(&region.path)
-    .fetch_all(conn)
-    .await?;
-    out.sort_by_key(|r| r.path.len());
-    Ok(out)
-}
+pub use crate::regions::chain;
 
 /// Implementation rows of the regions on `chain` (for one service, or all).
 async fn chain_rows(

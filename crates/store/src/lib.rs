@@ -16,6 +16,7 @@ pub mod org;
 pub mod outbox;
 pub mod queue;
 pub mod ratelimit;
+pub mod region_settings;
 pub mod regions;
 pub mod sessions;
 pub mod settings;

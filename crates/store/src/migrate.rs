@@ -31,6 +31,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "cases_infra",
         sql: include_str!("../migrations/0004_cases_infra.sql"),
     },
+    Migration {
+        version: 5,
+        name: "region_settings",
+        sql: include_str!("../migrations/0005_region_settings.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.

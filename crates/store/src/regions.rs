@@ -54,6 +54,20 @@ pub async fn subtree<'e, E: Executor<'e, Database = Any>>(ex: E, path: &str) -> 
     .await?)
 }
 
+/// The region and its ancestors, root first.
+pub async fn chain(conn: &mut sqlx::AnyConnection, region_id: i64) -> Result<Vec<Region>, StoreError> {
+    let region = get(&mut *conn, region_id).await?;
+    // Ancestors are the regions whose path is a prefix of this one's.
+    let mut out = sqlx::query_as::<_, Region>(
+        "SELECT id, code, name, level, parent_id, path, closed_at FROM regions WHERE $1 LIKE path || '%'",
+    )
+    .bind(&region.path)
+    .fetch_all(conn)
+    .await?;
+    out.sort_by_key(|r| r.path.len());
+    Ok(out)
+}
+
 pub async fn roots<'e, E: Executor<'e, Database = Any>>(ex: E) -> Result<Vec<Region>, StoreError> {
     Ok(sqlx::query_as::<_, Region>(
         "SELECT id, code, name, level, parent_id, path, closed_at FROM regions WHERE parent_id IS NULL ORDER BY code",

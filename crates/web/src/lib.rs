@@ -17,6 +17,7 @@ pub mod notify;
 pub mod ops;
 pub mod pages;
 pub mod queue;
+pub mod settings;
 pub mod state;
 pub mod uploads;
 

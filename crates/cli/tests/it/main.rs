@@ -17,4 +17,5 @@ mod process;
 mod queue;
 mod queue_bench;
 mod security;
+mod settings;
 mod uploads;

@@ -553,6 +553,11 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/guides/{region}/{base_code}"),
     ("post", "/guides/{region}/{base_code}/validate"),
     ("get", "/guides/{region}/bundles/{id}"),
+    // region settings
+    ("get", "/regions/{id}/settings"),
+    ("get", "/regions/{id}/settings/{key}"),
+    ("put", "/regions/{id}/settings/{key}"),
+    ("delete", "/regions/{id}/settings/{key}"),
 ];
 
 /// Public reads that answer an anonymous request with data, by design.

@@ -69,7 +69,7 @@ pub use estimate::{
     EstimatorConfig, EstimatorSimConfig, EstimatorSimReport, ServiceSample, SplitMix64, WaitEstimate,
     effective_windows, estimate_wait, service_time, simulate_estimator,
 };
-pub use no_show::{NoShowRule, booking_blocked};
+pub use no_show::{NoShowRule, NoShowSetting, booking_blocked};
 pub use policy::{
     PickReason, QueuePolicy, ServedCategory, WaitingTicket, WindowServing, choose_next, choose_next_with_reason,
 };

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// `max_no_shows` missed appointments within `within_days` days block booking for `block_days`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NoShowRule {
     /// 0 switches the rule off.
     pub max_no_shows: u32,
@@ -20,6 +21,35 @@ impl Default for NoShowRule {
             within_days: 30,
             block_days: 7,
         }
+    }
+}
+
+/// The no-show rule as a region setting (`queue.no_show`), inherited down the region tree.
+pub struct NoShowSetting;
+
+impl crate::settings::Setting for NoShowSetting {
+    const KEY: &'static str = "queue.no_show";
+    type Value = NoShowRule;
+    fn default_value() -> NoShowRule {
+        NoShowRule::default()
+    }
+    fn validate(rule: &NoShowRule) -> Result<(), crate::DomainError> {
+        // A year bounds both periods: longer would be a ban, not a booking rule.
+        if rule.within_days > 366 || rule.block_days > 366 || rule.max_no_shows > 100 {
+            return Err(crate::DomainError::invalid(
+                "no_show_rule_out_of_range",
+                "value",
+                "爽约规则的天数不能超过 366 天，次数不能超过 100 次",
+            ));
+        }
+        if rule.max_no_shows > 0 && rule.within_days == 0 {
+            return Err(crate::DomainError::invalid(
+                "no_show_rule_out_of_range",
+                "within_days",
+                "统计期间至少为 1 天",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -16,6 +16,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 pub mod catalogue;
 pub mod certs;
 pub mod queue;
+pub mod settings;
 pub mod uploads;
 
 pub fn router() -> Router<AppState> {
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .merge(queue::router())
         .merge(certs::router())
         .merge(uploads::router())
+        .merge(settings::router())
 }
 
 #[derive(OpenApi)]
@@ -105,6 +107,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(certs::CertsDoc::openapi());
     doc.merge(uploads::UploadsDoc::openapi());
     doc.merge(catalogue::CatalogueDoc::openapi());
+    doc.merge(settings::SettingsDoc::openapi());
     utoipa::Modify::modify(&ExtractorErrors, &mut doc);
     doc
 }

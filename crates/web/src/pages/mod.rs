@@ -27,6 +27,7 @@ pub mod booking;
 pub mod catalogue;
 pub mod certs;
 pub mod queue;
+pub mod settings;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -58,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .merge(catalogue::router())
         .merge(queue::router())
         .merge(booking::router())
+        .merge(settings::router())
 }
 
 // ---- cookies ---------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use onestop_domain::DomainError;
 use onestop_domain::ids::IdNumber;
 use onestop_domain::queue::{
-    CategoryPrefix, EstimatorConfig, NoShowRule, PriorityGroup, QueuePolicy, ServedCategory, ServiceSample, Ticket,
+    CategoryPrefix, EstimatorConfig, NoShowSetting, PriorityGroup, QueuePolicy, ServedCategory, ServiceSample, Ticket,
     TicketNo, TicketSource, TicketState, WaitingTicket, WindowServing, booking_blocked, choose_next_with_reason,
     estimate_wait,
 };
@@ -1306,7 +1306,10 @@ pub async fn book(state: &AppState, slot_id: i64, id_number: &str, name: &str, c
         .iter()
         .filter_map(|d| d.parse().ok())
         .collect();
-    if let Some(until) = booking_blocked(&misses, today, &NoShowRule::default()) {
+    // The rule is the hall's region's setting (inherited down the tree).
+    let hall = onestop_store::org::hall(state.store.read(), slot.hall_id).await?;
+    let rule = crate::settings::effective::<NoShowSetting>(state, hall.region_id).await?;
+    if let Some(until) = booking_blocked(&misses, today, &rule) {
         return Err(ApiError::conflict(
             "booking_blocked",
             format!(

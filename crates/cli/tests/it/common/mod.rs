@@ -455,6 +455,15 @@ impl Bearer {
             .await
             .unwrap()
     }
+    pub async fn put(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
 }
 
 /// Reads an error body and checks its shape: `{code, message, request_id}`.
