@@ -390,6 +390,19 @@ pub async fn effective_all(conn: &mut AnyConnection, region_id: i64, date: Date)
     Ok(out)
 }
 
+/// The open regions with at least one open hall, in tree order: those whose guides the public
+/// portal shows (one query, as every public search asks for them).
+pub async fn public_regions(conn: &mut AnyConnection) -> Result<Vec<Region>, StoreError> {
+    Ok(sqlx::query_as::<_, Region>(
+        "SELECT r.id, r.code, r.name, r.level, r.parent_id, r.path, r.closed_at FROM regions r
+         WHERE r.closed_at IS NULL
+           AND EXISTS (SELECT 1 FROM halls h WHERE h.region_id = r.id AND h.closed_at IS NULL)
+         ORDER BY r.path",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
 // ---- writes ------------------------------------------------------------------------------------
 
 /// Marks the catalogue changed; every catalogue write calls it in its transaction.

@@ -520,9 +520,9 @@ async fn create_bundle(State(state): S, Auth(p): Auth, ApiJson(b): ApiJson<Creat
 async fn search_guides(State(state): S, ApiQuery(q): ApiQuery<search::GuideQuery>) -> ApiResult<Json<GuideList>> {
     q.check()?;
     let region = cat::public_region(&state, q.region.as_deref()).await?;
-    let entries = search::entries(&state, region.id).await?;
-    let (themes, departments) = search::facets(&entries);
-    let hits = search::rank(&entries, &q);
+    let index = search::entries(&state, region.id).await?;
+    let (themes, departments) = (index.themes.clone(), index.departments.clone());
+    let hits = search::rank(&index.entries, &q);
     let page = q.page_of(hits.len());
     let guides: Vec<search::GuideEntry> = hits
         .get(page.range.clone())

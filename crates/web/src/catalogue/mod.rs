@@ -603,20 +603,9 @@ pub async fn create_bundle(state: &AppState, p: &Principal, new: store::NewBundl
 
 // ---- public ------------------------------------------------------------------------------------
 
-/// Regions whose guides the public portal shows: those with a hall, in tree order.
+/// Regions whose guides the public portal shows: those with an open hall, in tree order.
 pub async fn public_regions(state: &AppState) -> ApiResult<Vec<Region>> {
-    let halls = onestop_store::org::halls_in(state.store.read(), "/").await?;
-    let mut out: Vec<Region> = Vec::new();
-    for h in halls {
-        if h.closed_at.is_none() && !out.iter().any(|r| r.id == h.region_id) {
-            let r = regions::get(state.store.read(), h.region_id).await?;
-            if r.is_open() {
-                out.push(r);
-            }
-        }
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+    Ok(store::public_regions(&mut *conn(state).await?).await?)
 }
 
 /// The public region by code (or the first one when no code is given).

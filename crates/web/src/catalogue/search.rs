@@ -111,10 +111,19 @@ impl GuideQuery {
     }
 }
 
+/// A region's guides as the search sees them, with the filters' choices.
+#[derive(Debug, Default)]
+pub struct RegionGuides {
+    pub entries: Vec<GuideEntry>,
+    /// Every theme and department among the guides, sorted (the filter controls).
+    pub themes: Vec<String>,
+    pub departments: Vec<String>,
+}
+
 struct RegionIndex {
     generation: i64,
     date: Date,
-    entries: Arc<Vec<GuideEntry>>,
+    guides: Arc<RegionGuides>,
 }
 
 /// The per-process index cache (see the module comment).
@@ -181,7 +190,7 @@ fn entry_of(e: &onestop_store::catalogue::Effective) -> GuideEntry {
 }
 
 /// The guides a region offers today, from the cache when it is current.
-pub async fn entries(state: &AppState, region_id: i64) -> ApiResult<Arc<Vec<GuideEntry>>> {
+pub async fn entries(state: &AppState, region_id: i64) -> ApiResult<Arc<RegionGuides>> {
     let date = super::today(state);
     let mut conn = state.store.read().acquire().await.map_err(StoreError::from)?;
     let generation = onestop_store::catalogue::generation(&mut conn).await?;
@@ -190,21 +199,27 @@ pub async fn entries(state: &AppState, region_id: i64) -> ApiResult<Arc<Vec<Guid
         && idx.generation == generation
         && idx.date == date
     {
-        return Ok(idx.entries.clone());
+        return Ok(idx.guides.clone());
     }
     let all = onestop_store::catalogue::effective_all(&mut conn, region_id, date).await?;
-    let entries: Arc<Vec<GuideEntry>> = Arc::new(all.iter().filter(|e| e.enabled).map(entry_of).collect());
+    let entries: Vec<GuideEntry> = all.iter().filter(|e| e.enabled).map(entry_of).collect();
+    let (themes, departments) = facets(&entries);
+    let guides = Arc::new(RegionGuides {
+        entries,
+        themes,
+        departments,
+    });
     if let Ok(mut cache) = state.catalogue.regions.lock() {
         cache.insert(
             region_id,
             RegionIndex {
                 generation,
                 date,
-                entries: entries.clone(),
+                guides: guides.clone(),
             },
         );
     }
-    Ok(entries)
+    Ok(guides)
 }
 
 /// Filters and ranks `entries`: every hit, best first (pure; the benchmark calls it directly too).
@@ -232,7 +247,7 @@ pub fn rank<'a>(entries: &'a [GuideEntry], q: &GuideQuery) -> Vec<&'a GuideEntry
 }
 
 /// Facets for the filter controls: every theme and department among a region's guides.
-pub fn facets(entries: &[GuideEntry]) -> (Vec<String>, Vec<String>) {
+fn facets(entries: &[GuideEntry]) -> (Vec<String>, Vec<String>) {
     let mut themes: Vec<String> = entries.iter().flat_map(|e| e.themes.iter().cloned()).collect();
     themes.sort();
     themes.dedup();

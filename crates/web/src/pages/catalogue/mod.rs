@@ -129,9 +129,9 @@ async fn portal(
     let region = cat::public_region(&state, q.region.as_deref())
         .await
         .map_err(|e| public_error(&headers, e))?;
-    let entries = search::entries(&state, region.id).await?;
-    let (themes, departments) = search::facets(&entries);
-    let hits = search::rank(&entries, &q);
+    let index = search::entries(&state, region.id).await?;
+    let (themes, departments) = (index.themes.clone(), index.departments.clone());
+    let hits = search::rank(&index.entries, &q);
     let page = q.page_of(hits.len());
     let guides: Vec<search::GuideEntry> = hits
         .get(page.range.clone())
@@ -642,6 +642,7 @@ struct RegionPage {
 async fn admin_region(State(state): State<AppState>, PageAuth(p): PageAuth, ApiPath(id): ApiPath<i64>) -> PageResult {
     let list = cat::implementation_list(&state, &p, id).await?;
     let region = onestop_store::regions::get(state.store.read(), id).await?;
+    let t = crate::i18n::messages(None);
     let rows = list
         .iter()
         .map(|e| {
@@ -658,9 +659,9 @@ async fn admin_region(State(state): State<AppState>, PageAuth(p): PageAuth, ApiP
                 name: e.record.name.clone(),
                 enabled: e.enabled,
                 enabled_from: match &e.enabled_origin {
-                    Some(o) if o.id == id => "本级设置".into(),
-                    Some(o) => format!("继承自{}", o.name),
-                    None => "未启用".into(),
+                    Some(o) if o.id == id => t.get("impl.own").to_owned(),
+                    Some(o) => format!("{}{}", t.get("impl.inherited_from"), o.name),
+                    None => t.get("impl.never_enabled").to_owned(),
                 },
                 own_count: own,
             }
