@@ -407,8 +407,9 @@ fn zip_bomb() -> Vec<u8> {
 
 /// Benchmark (not run in CI): `cargo test --release -p onestop --test it catalogue_bench -- --ignored --nocapture`.
 /// Imports 5,000 new services into the base catalogue from a workbook (timed: preview and commit), then
-/// another 5,000, switches all on at 久安市, and measures public guide search latency over HTTP with
-/// ~10,000 guides in the region.
+/// another 5,000, switches all on at 久安市, and with ~10,000 guides in the region measures the scoring
+/// in process (the previous per-call way beside the prepared entries) and guide search over HTTP beside
+/// a `/healthz` baseline, all in the same run (docs/BENCHMARKS.md).
 mod catalogue_bench {
     use super::*;
     use std::time::Instant;
@@ -759,6 +760,16 @@ both_backends! {
         let (status, code) = error_code(res).await;
         assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "import_has_errors"));
         assert_eq!(versions(&app).await, before);
+
+        // A county cannot bring in a service the base catalogue does not have.
+        let county = app.token("luoping.admin").await;
+        let luoping = app.region_id("990121").await;
+        let mut book = sheets(&county.get(&format!("/api/v1/catalogue/regions/{luoping}/export.xlsx")).await.bytes().await.unwrap());
+        book[0].rows[1][col("基本编码")] = "999999999999".into();
+        book[0].rows[1][col("实施编码")] = String::new();
+        let report: Value = upload(&county, luoping, onestop_workbook::write_xlsx(&book).unwrap()).await.json().await.unwrap();
+        let issue = report["issues"].as_array().unwrap().iter().find(|i| i["code"] == "service_unknown").cloned().unwrap();
+        assert_eq!((issue["sheet"].as_str(), issue["row"].as_u64(), issue["column"].as_str()), (Some("事项"), Some(2), Some(letter(col("基本编码")).as_str())));
 
         // A change the province makes by workbook is a new published version that keeps what the
         // sheet has no column for (the department's code).
