@@ -390,6 +390,19 @@ pub async fn effective_all(conn: &mut AnyConnection, region_id: i64, date: Date)
     Ok(out)
 }
 
+/// The open regions with at least one open hall, in tree order: those whose guides the public
+/// portal shows (one query, as every public search asks for them).
+pub async fn public_regions(conn: &mut AnyConnection) -> Result<Vec<Region>, StoreError> {
+    Ok(sqlx::query_as::<_, Region>(
+        "SELECT r.id, r.code, r.name, r.level, r.parent_id, r.path, r.closed_at FROM regions r
+         WHERE r.closed_at IS NULL
+           AND EXISTS (SELECT 1 FROM halls h WHERE h.region_id = r.id AND h.closed_at IS NULL)
+         ORDER BY r.path",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
 // ---- writes ------------------------------------------------------------------------------------
 
 /// Marks the catalogue changed; every catalogue write calls it in its transaction.
@@ -478,14 +491,34 @@ async fn touch_service(
     Ok(())
 }
 
+/// What an editor saw before saving: the open draft's id and a digest of its content and date, or
+/// `"new"` when there was no draft (the editor started from a published version). Saving with a
+/// token that no longer matches is a conflict, so two people editing at once cannot silently
+/// overwrite each other (a digest rather than `updated_at`, which two saves in the same
+/// millisecond would share).
+pub fn draft_token(draft: Option<&VersionRow>) -> String {
+    use sha2::{Digest, Sha256};
+    match draft {
+        None => "new".into(),
+        Some(v) => {
+            let mut h = Sha256::new();
+            h.update(serde_json::to_vec(&v.content).unwrap_or_default());
+            h.update(v.effective_from.to_string().as_bytes());
+            format!("{}:{}", v.id, &hex::encode(h.finalize())[..16])
+        }
+    }
+}
+
 /// Saves the draft of a service: updates the open draft, or starts a new one numbered after the
-/// newest version. The base code cannot change (it is the service's identity).
+/// newest version. The base code cannot change (it is the service's identity). With `expected`
+/// (a [`draft_token`]), refuses with `draft_changed` when the draft is no longer what the editor saw.
 pub async fn save_draft(
     tx: &mut Tx,
     service_id: i64,
     content: &VersionContent,
     effective_from: Date,
     at: jiff::Timestamp,
+    expected: Option<&str>,
 ) -> Result<VersionRow, StoreError> {
     let svc = service(tx.conn(), service_id).await?;
     if svc.base_code != content.record.base_code {
@@ -497,7 +530,16 @@ pub async fn save_draft(
         .into());
     }
     let all = versions(tx.conn(), service_id).await?;
-    let v = match all.iter().find(|v| v.status == VersionStatus::Draft) {
+    let open = all.iter().find(|v| v.status == VersionStatus::Draft);
+    if let Some(expected) = expected
+        && draft_token(open) != expected
+    {
+        return Err(StoreError::conflict(
+            "draft_changed",
+            "草稿在您编辑期间已被他人修改或发布，请重新打开草稿后再修改",
+        ));
+    }
+    let v = match open {
         Some(draft) => {
             sqlx::query("UPDATE service_versions SET content = $1, effective_from = $2, updated_at = $3 WHERE id = $4")
                 .bind(content_json(content)?)
@@ -739,6 +781,28 @@ pub async fn create_bundle(tx: &mut Tx, new: &NewBundle, at: jiff::Timestamp) ->
     }
     bump(tx).await?;
     bundle(tx.conn(), id).await
+}
+
+/// Which of these SHA-256 digests name a stored upload, with its original name and type (the
+/// newest row when the same bytes were uploaded more than once).
+pub async fn stored_files(
+    conn: &mut AnyConnection,
+    digests: &[String],
+) -> Result<HashMap<String, (String, String)>, StoreError> {
+    let mut out = HashMap::new();
+    for d in digests {
+        if out.contains_key(d) {
+            continue;
+        }
+        let row = sqlx::query("SELECT original_name, mime FROM uploads WHERE sha256 = $1 ORDER BY id DESC LIMIT 1")
+            .bind(d)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(r) = row {
+            out.insert(d.clone(), (r.try_get("original_name")?, r.try_get("mime")?));
+        }
+    }
+    Ok(out)
 }
 
 // ---- uploads -----------------------------------------------------------------------------------

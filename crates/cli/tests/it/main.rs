@@ -4,6 +4,7 @@
 
 mod backup;
 mod catalogue;
+mod catalogue_pages;
 mod certs;
 mod cli;
 mod common;

@@ -9,7 +9,7 @@
 //! - [`inherit`]: [`Inheritable`] fields and the resolver that says where an effective value came from;
 //! - [`version`]: draft / published / withdrawn versions and [`effective_version`];
 //! - [`bundle`]: [`merge_bundle`] for 一件事;
-//! - [`search`]: [`pinyin_initials`] and [`search_score`].
+//! - [`search`]: [`pinyin_initials`], entries prepared once ([`SearchText`]) and scored by [`SearchQuery`].
 
 pub mod bundle;
 pub mod codes;
@@ -28,7 +28,7 @@ pub use inherit::{
     EffectiveImplementation, ImplementationOverrides, Inheritable, Origin, RegionOverrides, Resolved, resolve_field,
     resolve_implementation,
 };
-pub use quality::{QualityIssue, Severity, credit_code_is_valid, validate_material, validate_service};
+pub use quality::{QualityIssue, Severity, credit_code_is_valid, file_ref_ok, validate_material, validate_service};
 pub use record::{Faq, Fee, MaterialRecord, ServiceRecord, TimeLimit};
-pub use search::{pinyin_initials, search_score};
+pub use search::{SearchQuery, SearchText, pinyin_initials, search_score};
 pub use version::{Version, effective_version};

@@ -87,6 +87,12 @@ fn phone_ok(s: &str) -> bool {
             .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '(' | ')' | '（' | '）' | '、' | ' '))
 }
 
+/// A blank form or sample names a stored upload by its SHA-256 digest (64 lowercase hex digits),
+/// the name under which every app server finds it in the shared blob store.
+pub fn file_ref_ok(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 fn all_digits(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -412,8 +418,12 @@ pub fn validate_material(m: &MaterialRecord) -> Vec<QualityIssue> {
         ));
     }
     for (field, value) in [("blank_form", &m.blank_form), ("sample", &m.sample)] {
-        if value.as_deref().is_some_and(blank) {
-            out.push(QualityIssue::error(field, "file_ref_invalid", "文件引用不能为空"));
+        if value.as_deref().is_some_and(|v| !file_ref_ok(v)) {
+            out.push(QualityIssue::error(
+                field,
+                "file_ref_invalid",
+                "文件引用应为已上传文件的 SHA-256 摘要（64 位小写十六进制）",
+            ));
         }
     }
     out
@@ -564,6 +574,11 @@ mod tests {
         let mut m = material("身份证");
         m.form = MaterialForm::Electronic;
         assert_eq!(codes(&validate_material(&m)), vec!["electronic_with_paper_count"]);
+        let mut m = material("申请表");
+        m.blank_form = Some("ab".repeat(32));
+        m.sample = Some("AB".repeat(32));
+        assert_eq!(codes(&validate_material(&m)), vec!["file_ref_invalid"]);
+        assert_eq!(validate_material(&m)[0].field, "sample");
     }
 
     proptest! {

@@ -1,5 +1,7 @@
 //! Search helpers for the catalogue: pinyin initials of Chinese names (营业执照 → yyzz) and a score
-//! that ranks name matches above body matches.
+//! that ranks name matches above body matches. An entry is prepared once ([`SearchText`]: normalised
+//! text, initials as bit masks) and a query parsed once ([`SearchQuery`]), so that searching many
+//! entries does no per-entry normalising.
 //!
 //! The hanzi → initial table is `data/pinyin_initials.txt`, generated from pinyin-data as shipped in
 //! the `pinyin` crate (MIT). It is embedded rather than the crate used, to keep the dependency tree and
@@ -90,38 +92,120 @@ fn normalise(text: &str) -> String {
         .collect()
 }
 
-/// Whether `query` (ASCII letters/digits) matches the initials of a run of consecutive characters of
-/// `name`, any reading of a heteronym accepted; returns whether the run starts the name.
-fn initials_match(query: &[u8], name: &str) -> Option<bool> {
-    let sets: Vec<Vec<u8>> = name.chars().filter(|c| !c.is_whitespace()).map(initials_of).collect();
-    if query.is_empty() || query.len() > sets.len() {
-        return None;
+/// The bit of an initial (`a`–`z`, `0`–`9`) in a [`SearchText`]'s per-character masks.
+fn initial_bit(b: u8) -> u64 {
+    match b {
+        b'a'..=b'z' => 1 << (b - b'a'),
+        b'0'..=b'9' => 1 << (26 + b - b'0'),
+        _ => 0,
     }
-    (0..=sets.len() - query.len())
-        .find(|&start| query.iter().zip(&sets[start..]).all(|(q, set)| set.contains(q)))
-        .map(|start| start == 0)
 }
 
-/// Scores one query term against a name and body, or `None` when it matches neither.
-fn term_score(term: &str, name: &str, body: &str) -> Option<u32> {
-    if name == term {
+/// A catalogue entry's text prepared once, to be scored against many queries: the normalised name
+/// and body, and for every character of the name the set of initials it may be read with (a bit
+/// mask, so that a pinyin query compares bits instead of looking characters up again).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchText {
+    name: String,
+    body: String,
+    initials: Vec<u64>,
+    /// Length of the name's primary-reading initials (`pinyin_initials`), for "whole name" matches.
+    full_initials: usize,
+}
+
+impl SearchText {
+    pub fn new(name: &str, body: &str) -> Self {
+        let name = normalise(name);
+        let initials = name
+            .chars()
+            .map(|c| initials_of(c).into_iter().fold(0, |m, b| m | initial_bit(b)))
+            .collect();
+        let full_initials = pinyin_initials(&name).len();
+        Self {
+            body: normalise(body),
+            name,
+            initials,
+            full_initials,
+        }
+    }
+
+    /// Whether `query` (ASCII letters/digits) matches the initials of a run of consecutive
+    /// characters of the name, any reading of a heteronym accepted; returns whether the run starts
+    /// the name.
+    fn initials_match(&self, query: &[u64]) -> Option<bool> {
+        let sets = &self.initials;
+        if query.is_empty() || query.len() > sets.len() {
+            return None;
+        }
+        (0..=sets.len() - query.len())
+            .find(|&start| query.iter().zip(&sets[start..]).all(|(q, set)| set & q != 0))
+            .map(|start| start == 0)
+    }
+}
+
+/// One term of a parsed query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Term {
+    text: String,
+    /// Initial bits of each byte when the term can be pinyin initials (ASCII letters and digits
+    /// with at least one letter).
+    initials: Option<Vec<u64>>,
+}
+
+/// A search query parsed once: blank-separated terms, normalised, every one of which must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    terms: Vec<Term>,
+}
+
+impl SearchQuery {
+    /// Parses a query; `None` when it has no term (only blanks).
+    pub fn parse(query: &str) -> Option<Self> {
+        let terms: Vec<Term> = query
+            .split_whitespace()
+            .map(normalise)
+            .filter(|t| !t.is_empty())
+            .map(|text| {
+                let pinyin =
+                    text.bytes().all(|b| b.is_ascii_alphanumeric()) && text.bytes().any(|b| b.is_ascii_alphabetic());
+                Term {
+                    initials: pinyin.then(|| text.bytes().map(initial_bit).collect()),
+                    text,
+                }
+            })
+            .collect();
+        (!terms.is_empty()).then_some(Self { terms })
+    }
+
+    /// Scores the query against an entry (see [`search_score`] for the rules); `None` = no match.
+    pub fn score(&self, entry: &SearchText) -> Option<u32> {
+        self.terms
+            .iter()
+            .try_fold(0u32, |acc, t| term_score(t, entry).map(|s| acc.saturating_add(s)))
+    }
+}
+
+/// Scores one query term against an entry, or `None` when it matches neither name nor body.
+fn term_score(term: &Term, e: &SearchText) -> Option<u32> {
+    let text = term.text.as_str();
+    if e.name == text {
         return Some(1000);
     }
-    if name.starts_with(term) {
+    if e.name.starts_with(text) {
         return Some(900);
     }
-    if name.contains(term) {
+    if e.name.contains(text) {
         return Some(800);
     }
-    if term.bytes().all(|b| b.is_ascii_alphanumeric()) && term.bytes().any(|b| b.is_ascii_alphabetic()) {
-        match initials_match(term.as_bytes(), name) {
-            Some(true) if term.len() == pinyin_initials(name).len() => return Some(750),
+    if let Some(query) = &term.initials {
+        match e.initials_match(query) {
+            Some(true) if query.len() == e.full_initials => return Some(750),
             Some(true) => return Some(700),
             Some(false) => return Some(600),
             None => {}
         }
     }
-    if body.contains(term) {
+    if e.body.contains(text) {
         return Some(300);
     }
     None
@@ -134,20 +218,11 @@ fn term_score(term: &str, name: &str, body: &str) -> Option<u32> {
 /// name substring 800, pinyin initials of the whole name 750, of a name prefix 700, of a run inside
 /// the name 600, body substring 300. The total is the sum over terms, so name matches always outrank
 /// body matches for the same query.
+///
+/// This prepares both sides on every call; a search over many entries prepares each entry once
+/// ([`SearchText::new`]) and the query once ([`SearchQuery::parse`]) instead.
 pub fn search_score(query: &str, name: &str, body: &str) -> Option<u32> {
-    let name = normalise(name);
-    let body = normalise(body);
-    let terms: Vec<String> = query
-        .split_whitespace()
-        .map(normalise)
-        .filter(|t| !t.is_empty())
-        .collect();
-    if terms.is_empty() {
-        return None;
-    }
-    terms.iter().try_fold(0u32, |acc, t| {
-        term_score(t, &name, &body).map(|s| acc.saturating_add(s))
-    })
+    SearchQuery::parse(query)?.score(&SearchText::new(name, body))
 }
 
 #[cfg(test)]
@@ -195,7 +270,85 @@ mod tests {
         assert!(search_score("ICP", "icp许可证", "").is_some());
     }
 
+    /// The scoring as it was before entries were prepared (everything recomputed per call), kept as
+    /// the reference the prepared scoring must agree with.
+    fn reference_score(query: &str, name: &str, body: &str) -> Option<u32> {
+        fn initials_match(query: &[u8], name: &str) -> Option<bool> {
+            let sets: Vec<Vec<u8>> = name.chars().filter(|c| !c.is_whitespace()).map(initials_of).collect();
+            if query.is_empty() || query.len() > sets.len() {
+                return None;
+            }
+            (0..=sets.len() - query.len())
+                .find(|&start| query.iter().zip(&sets[start..]).all(|(q, set)| set.contains(q)))
+                .map(|start| start == 0)
+        }
+        fn term(term: &str, name: &str, body: &str) -> Option<u32> {
+            if name == term {
+                return Some(1000);
+            }
+            if name.starts_with(term) {
+                return Some(900);
+            }
+            if name.contains(term) {
+                return Some(800);
+            }
+            if term.bytes().all(|b| b.is_ascii_alphanumeric()) && term.bytes().any(|b| b.is_ascii_alphabetic()) {
+                match initials_match(term.as_bytes(), name) {
+                    Some(true) if term.len() == pinyin_initials(name).len() => return Some(750),
+                    Some(true) => return Some(700),
+                    Some(false) => return Some(600),
+                    None => {}
+                }
+            }
+            if body.contains(term) {
+                return Some(300);
+            }
+            None
+        }
+        let name = normalise(name);
+        let body = normalise(body);
+        let terms: Vec<String> = query
+            .split_whitespace()
+            .map(normalise)
+            .filter(|t| !t.is_empty())
+            .collect();
+        if terms.is_empty() {
+            return None;
+        }
+        terms
+            .iter()
+            .try_fold(0u32, |acc, t| term(t, &name, &body).map(|s| acc.saturating_add(s)))
+    }
+
+    #[test]
+    fn a_prepared_entry_serves_many_queries() {
+        let entry = SearchText::new("食品经营许可证核发", "申请人须提交营业执照");
+        let score = |q: &str| SearchQuery::parse(q).and_then(|q| q.score(&entry));
+        assert_eq!(score("食品经营许可证核发"), Some(1000));
+        assert_eq!(score("spjyxkzhf"), Some(750));
+        assert_eq!(score("spjy"), Some(700));
+        assert_eq!(score("jyxk"), Some(600));
+        assert_eq!(score("营业执照"), Some(300));
+        assert_eq!(score("食品 营业执照"), Some(900 + 300));
+        assert_eq!(score("护照"), None);
+        assert!(SearchQuery::parse(" \t ").is_none());
+    }
+
     proptest! {
+        #[test]
+        fn prepared_scoring_agrees_with_the_reference(
+            q in "[a-z0-9 营业执照食品经营许可行银证]{0,8}",
+            n in "[a-z营业执照食品经营许可行银证 ]{0,10}",
+            b in "[a-z营业执照食品经营许可证身份 ]{0,20}",
+        ) {
+            prop_assert_eq!(search_score(&q, &n, &b), reference_score(&q, &n, &b));
+        }
+
+        #[test]
+        fn prepared_scoring_agrees_on_any_text(q in "\\PC{0,8}", n in "\\PC{0,12}", b in "\\PC{0,20}") {
+            prop_assert_eq!(search_score(&q, &n, &b), reference_score(&q, &n, &b));
+        }
+
         #[test]
         fn never_panics(q in "\\PC{0,12}", n in "\\PC{0,20}", b in "\\PC{0,40}") {
             let _ = search_score(&q, &n, &b);

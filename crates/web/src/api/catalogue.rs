@@ -129,6 +129,10 @@ pub struct SaveDraft {
     /// ISO date the version is to take effect.
     #[schema(value_type = Option<String>)]
     pub effective_from: Option<Date>,
+    /// The `draft_token` read with the service: when given and the draft has changed since (or
+    /// was published), 409 `draft_changed` instead of overwriting someone else's work.
+    #[serde(default)]
+    pub expected_draft_token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -181,12 +185,17 @@ pub struct CreateBundle {
     pub service_ids: Vec<i64>,
 }
 
-/// Search results with the facets for filters.
+/// One page of search results, best first, with the facets for filters.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GuideList {
     pub region_code: String,
     pub region_name: String,
+    /// Matches over all pages.
     pub total: usize,
+    /// This page (from 1), its size, and the number of pages.
+    pub page: usize,
+    pub per_page: usize,
+    pub pages: usize,
     pub guides: Vec<search::GuideEntry>,
     pub themes: Vec<String>,
     pub departments: Vec<String>,
@@ -233,30 +242,39 @@ async fn create_service(State(state): S, Auth(p): Auth, ApiJson(b): ApiJson<Crea
 struct ServiceDetail {
     service: ServiceDto,
     versions: Vec<VersionRow>,
+    /// Token of the open draft as it is now (`"new"` when there is none), for `expected_draft_token`.
+    draft_token: String,
 }
 
-/// A base service with its versions (newest first).
+/// A base service with its versions (newest first) and the draft token.
 #[utoipa::path(get, path = "/api/v1/catalogue/services/{id}", tag = "catalogue", params(("id" = i64, Path)),
     responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_service(State(state): S, Auth(p): Auth, ApiPath(id): ApiPath<i64>) -> ApiResult<Response> {
     let (s, versions) = cat::service_detail(&state, &p, id).await?;
+    let draft_token = onestop_store::catalogue::draft_token(
+        versions
+            .iter()
+            .find(|v| v.status == onestop_domain::catalogue::VersionStatus::Draft),
+    );
     Ok(Json(ServiceDetail {
         service: s.into(),
         versions,
+        draft_token,
     })
     .into_response())
 }
 
-/// Save the draft of a service (a new draft version when none is open).
+/// Save the draft of a service (a new draft version when none is open); 409 `draft_changed` when
+/// `expected_draft_token` no longer matches.
 #[utoipa::path(put, path = "/api/v1/catalogue/services/{id}/draft", tag = "catalogue", params(("id" = i64, Path)), request_body = SaveDraft,
-    responses((status = 200, body = SaveResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = SaveResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn save_draft(
     State(state): S,
     Auth(p): Auth,
     ApiPath(id): ApiPath<i64>,
     ApiJson(b): ApiJson<SaveDraft>,
 ) -> ApiResult<Json<SaveResult>> {
-    let (v, warnings) = cat::save_draft(&state, &p, id, b.content, b.effective_from).await?;
+    let (v, warnings) = cat::save_draft(&state, &p, id, b.content, b.effective_from, b.expected_draft_token).await?;
     Ok(Json(SaveResult {
         service: None,
         version: v,
@@ -495,21 +513,30 @@ async fn create_bundle(State(state): S, Auth(p): Auth, ApiJson(b): ApiJson<Creat
 // ---- public guides ----------------------------------------------------------------------------
 
 /// Search the guides a region offers (no login): substring, names ranked above body text, pinyin
-/// initials (`yyzz` finds 营业执照); filters by theme, department and object (`person`/`legal`).
+/// initials (`yyzz` finds 营业执照); filters by theme, department and object (`person`/`legal`);
+/// one page at a time (`page` from 1, `per_page` 1–100, default 20), with the total.
 #[utoipa::path(get, path = "/api/v1/guides", tag = "catalogue", params(search::GuideQuery), security(()),
     responses((status = 200, body = GuideList), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn search_guides(State(state): S, ApiQuery(q): ApiQuery<search::GuideQuery>) -> ApiResult<Json<GuideList>> {
-    if q.q.as_deref().is_some_and(|t| t.chars().count() > 100) {
-        return Err(ApiError::validation("query_too_long", "搜索内容不能超过 100 个字"));
-    }
+    q.check()?;
     let region = cat::public_region(&state, q.region.as_deref()).await?;
-    let entries = search::entries(&state, region.id).await?;
-    let (themes, departments) = search::facets(&entries);
-    let guides: Vec<search::GuideEntry> = search::rank(&entries, &q).into_iter().cloned().collect();
+    let index = search::entries(&state, region.id).await?;
+    let (themes, departments) = (index.themes.clone(), index.departments.clone());
+    let hits = search::rank(&index.entries, &q);
+    let page = q.page_of(hits.len());
+    let guides: Vec<search::GuideEntry> = hits
+        .get(page.range.clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|e| (*e).clone())
+        .collect();
     Ok(Json(GuideList {
         region_code: region.code,
         region_name: region.name,
-        total: guides.len(),
+        total: page.total,
+        page: page.page,
+        per_page: page.per_page,
+        pages: page.pages,
         guides,
         themes,
         departments,

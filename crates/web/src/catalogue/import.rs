@@ -90,6 +90,34 @@ async fn plan(
         .into_iter()
         .map(|e| (e.record.base_code.clone(), e))
         .collect();
+    // Blank forms and samples name stored uploads by digest; one that is not stored is an error
+    // where it is written.
+    let refs: Vec<String> = materials
+        .iter()
+        .flat_map(|m| [m.material.blank_form.clone(), m.material.sample.clone()])
+        .flatten()
+        .filter(|r| onestop_domain::catalogue::file_ref_ok(r))
+        .collect();
+    if !refs.is_empty() {
+        let stored = store::stored_files(conn, &refs).await?;
+        for m in &materials {
+            for (header, r) in [("空白表格", &m.material.blank_form), ("示例样表", &m.material.sample)] {
+                if let Some(r) = r
+                    .as_deref()
+                    .filter(|r| onestop_domain::catalogue::file_ref_ok(r) && !stored.contains_key(*r))
+                {
+                    issues.push(ImportIssue {
+                        sheet: sheet::MATERIAL_SHEET.into(),
+                        row: m.row,
+                        column: sheet::column_of(sheets, sheet::MATERIAL_SHEET, header),
+                        header: header.into(),
+                        code: "file_ref_unknown".into(),
+                        message: format!("“{header}”引用的文件 {r} 不存在，请先在事项编辑页上传"),
+                    });
+                }
+            }
+        }
+    }
     let mut mats: HashMap<&str, Vec<&sheet::ParsedMaterial>> = HashMap::new();
     for m in &materials {
         mats.entry(m.base_code.as_str()).or_default().push(m);
@@ -123,6 +151,10 @@ async fn plan(
             // Base records carry no implementation code: it is derived for each implementing region.
             let mut record = s.record.clone();
             record.implementation_code.clear();
+            // The sheet has no column for the department's code: keep the one the record has.
+            if let Some(e) = existing {
+                record.department_code = e.record.department_code.clone();
+            }
             match existing {
                 None => {
                     if store::service_by_code(conn, code).await?.is_some() {
@@ -224,7 +256,7 @@ async fn plan(
                     issues.push(ImportIssue {
                         sheet: sheet::MATERIAL_SHEET.into(),
                         row,
-                        column: "B".into(),
+                        column: sheet::column_of(sheets, sheet::MATERIAL_SHEET, "材料名称"),
                         header: "材料名称".into(),
                         code: "field_not_overridable".into(),
                         message: format!("事项 {code} 的申请材料由基本目录统一维护，本级不能修改"),

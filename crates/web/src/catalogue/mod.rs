@@ -3,6 +3,7 @@
 //! application forms, and workbook import/export. Each use case checks who may do it, validates with
 //! the domain's rules, and writes in one transaction with its audit entry.
 pub mod demo;
+pub mod editor;
 pub mod forms;
 pub mod import;
 pub mod search;
@@ -63,8 +64,9 @@ fn audit(
     }
 }
 
-/// Turns quality issues into a 422 when any is an error; returns the warnings otherwise.
-pub fn check_content(content: &VersionContent) -> ApiResult<Vec<QualityIssue>> {
+/// Every quality problem of a version's content: errors (with the field path, e.g.
+/// `materials[2].issuer` or `form.child_name`) and warnings.
+fn content_issues(content: &VersionContent) -> (Vec<FieldError>, Vec<QualityIssue>) {
     let mut issues = validate_service(&content.record);
     for (i, m) in content.materials.iter().enumerate() {
         for mut issue in validate_material(m) {
@@ -88,15 +90,57 @@ pub fn check_content(content: &VersionContent) -> ApiResult<Vec<QualityIssue>> {
             message: e.message,
         }));
     }
+    let warnings = issues.into_iter().filter(|i| i.severity == Severity::Warning).collect();
+    (errors, warnings)
+}
+
+fn quality_error(errors: Vec<FieldError>) -> ApiError {
+    let mut err = ApiError::validation(
+        "catalogue_quality",
+        format!("事项数据未通过质量校验（{} 处问题）", errors.len()),
+    );
+    err.fields = errors;
+    err
+}
+
+/// Turns quality issues into a 422 when any is an error; returns the warnings otherwise.
+pub fn check_content(content: &VersionContent) -> ApiResult<Vec<QualityIssue>> {
+    let (errors, warnings) = content_issues(content);
     if errors.is_empty() {
-        Ok(issues.into_iter().filter(|i| i.severity == Severity::Warning).collect())
+        Ok(warnings)
     } else {
-        let mut err = ApiError::validation(
-            "catalogue_quality",
-            format!("事项数据未通过质量校验（{} 处问题）", errors.len()),
-        );
-        err.fields = errors;
-        Err(err)
+        Err(quality_error(errors))
+    }
+}
+
+/// [`check_content`] plus the files: every blank form and sample must name a stored upload.
+pub async fn check_content_and_files(state: &AppState, content: &VersionContent) -> ApiResult<Vec<QualityIssue>> {
+    let (mut errors, warnings) = content_issues(content);
+    let mut refs = Vec::new();
+    for (i, m) in content.materials.iter().enumerate() {
+        for (what, r) in [("blank_form", &m.blank_form), ("sample", &m.sample)] {
+            if let Some(r) = r.as_deref().filter(|r| onestop_domain::catalogue::file_ref_ok(r)) {
+                refs.push((format!("materials[{i}].{what}"), r.to_owned()));
+            }
+        }
+    }
+    if !refs.is_empty() {
+        let digests: Vec<String> = refs.iter().map(|(_, d)| d.clone()).collect();
+        let stored = store::stored_files(&mut *conn(state).await?, &digests).await?;
+        for (field, d) in refs {
+            if !stored.contains_key(&d) {
+                errors.push(FieldError {
+                    field,
+                    code: "file_ref_unknown".into(),
+                    message: "引用的文件不存在，请重新上传".into(),
+                });
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(warnings)
+    } else {
+        Err(quality_error(errors))
     }
 }
 
@@ -138,7 +182,7 @@ pub async fn create_service(
     if content.form.fields.is_empty() {
         content.form = forms::default_form(&content.record);
     }
-    let warnings = check_content(&content)?;
+    let warnings = check_content_and_files(state, &content).await?;
     let at = state.clock.now();
     let from = today(state);
     let entry = audit(p, owner_region_id, "catalogue.service.create", "service", 0, json!({}));
@@ -169,17 +213,19 @@ pub async fn create_service(
     Ok((s, v, warnings))
 }
 
-/// Saves the draft of a base service (creating a new draft version if none is open).
+/// Saves the draft of a base service (creating a new draft version if none is open). `expected`
+/// is the [`store::draft_token`] of what the editor started from; a mismatch is 409 `draft_changed`.
 pub async fn save_draft(
     state: &AppState,
     p: &Principal,
     service_id: i64,
     content: VersionContent,
     effective_from: Option<Date>,
+    expected: Option<String>,
 ) -> ApiResult<(VersionRow, Vec<QualityIssue>)> {
     let svc = store::service(&mut *conn(state).await?, service_id).await?;
     require_owner(state, p, svc.owner_region_id).await?;
-    let warnings = check_content(&content)?;
+    let warnings = check_content_and_files(state, &content).await?;
     let at = state.clock.now();
     let from = effective_from.unwrap_or_else(|| today(state));
     let entry = audit(
@@ -194,7 +240,7 @@ pub async fn save_draft(
         .store
         .write(move |tx| {
             Box::pin(async move {
-                let v = store::save_draft(tx, service_id, &content, from, at).await?;
+                let v = store::save_draft(tx, service_id, &content, from, at, expected.as_deref()).await?;
                 tx.audit(AuditEntry { at, ..entry }).await?;
                 Ok::<_, StoreError>(v)
             })
@@ -217,7 +263,7 @@ pub async fn publish(
     drop(c);
     require_owner(state, p, svc.owner_region_id).await?;
     // A draft saved before a rule changed is checked again before it goes public.
-    check_content(&v.content)?;
+    check_content_and_files(state, &v.content).await?;
     let at = state.clock.now();
     let from = from.unwrap_or(v.effective_from);
     let entry = audit(
@@ -557,20 +603,9 @@ pub async fn create_bundle(state: &AppState, p: &Principal, new: store::NewBundl
 
 // ---- public ------------------------------------------------------------------------------------
 
-/// Regions whose guides the public portal shows: those with a hall, in tree order.
+/// Regions whose guides the public portal shows: those with an open hall, in tree order.
 pub async fn public_regions(state: &AppState) -> ApiResult<Vec<Region>> {
-    let halls = onestop_store::org::halls_in(state.store.read(), "/").await?;
-    let mut out: Vec<Region> = Vec::new();
-    for h in halls {
-        if h.closed_at.is_none() && !out.iter().any(|r| r.id == h.region_id) {
-            let r = regions::get(state.store.read(), h.region_id).await?;
-            if r.is_open() {
-                out.push(r);
-            }
-        }
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+    Ok(store::public_regions(&mut *conn(state).await?).await?)
 }
 
 /// The public region by code (or the first one when no code is given).

@@ -98,6 +98,17 @@ fn column_letter(mut i: usize) -> String {
     String::from_utf8(s).unwrap_or_default()
 }
 
+/// The letter of a column of an uploaded sheet, by its header (empty when the sheet lacks it).
+pub fn column_of(sheets: &[Sheet], sheet: &str, header: &str) -> String {
+    sheets
+        .iter()
+        .find(|s| s.name == sheet)
+        .and_then(|s| s.rows.first())
+        .and_then(|head| head.iter().position(|h| h.trim() == header))
+        .map(column_letter)
+        .unwrap_or_default()
+}
+
 const LIST_SEP: [char; 6] = ['、', ',', '，', ';', '；', '\n'];
 
 fn join<T: Copy>(items: impl IntoIterator<Item = T>, label: fn(T) -> &'static str) -> String {

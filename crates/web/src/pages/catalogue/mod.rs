@@ -5,13 +5,13 @@
 //! the workbook import with its preview.
 use super::{Chrome, PageAuth, PageError, PageResult, StaffForm, render};
 use crate::auth::cookie;
-use crate::catalogue::{self as cat, ImplementationChange, import, search};
+use crate::catalogue::{self as cat, import, search};
 use crate::error::ApiError;
 use crate::extract::ApiPath;
 use crate::state::AppState;
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -21,8 +21,14 @@ use onestop_store::catalogue::{Effective, OriginRegion};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+mod editor;
+mod overrides;
+
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(overrides::router())
+        .merge(editor::router())
+        .route("/guide/{region}/{code}/files/{sha}", get(guide_file))
         .route("/guide", get(portal))
         .route("/guide/elderly", post(elderly))
         .route("/guide/{region}/{code}", get(guide_page))
@@ -30,12 +36,6 @@ pub fn router() -> Router<AppState> {
         .route("/guide/{region}/bundles/{id}", get(bundle_page))
         .route("/admin/catalogue", get(admin_catalogue))
         .route("/admin/catalogue/regions/{id}", get(admin_region))
-        .route(
-            "/admin/catalogue/regions/{id}/services/{sid}",
-            get(admin_implementation),
-        )
-        .route("/admin/catalogue/regions/{id}/services/{sid}/reset", post(admin_reset))
-        .route("/admin/catalogue/regions/{id}/services/{sid}/set", post(admin_set))
         .route("/admin/catalogue/regions/{id}/import", post(admin_import_preview))
         .route("/admin/catalogue/imports/{id}/commit", post(admin_import_commit))
 }
@@ -75,16 +75,84 @@ struct PortalPage {
     themes: Vec<String>,
     departments: Vec<String>,
     guides: Vec<search::GuideEntry>,
+    total: usize,
+    page: usize,
+    pages: usize,
+    /// Links to other pages: (label, href, current); `None` href for a gap (…).
+    page_links: Vec<(String, Option<String>, bool)>,
+    prev_href: Option<String>,
+    next_href: Option<String>,
     bundles: Vec<(i64, String, String)>,
 }
 
-async fn portal(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<search::GuideQuery>) -> PageResult {
+/// The portal's own query string for another page of the same search.
+fn page_href(region: &str, q: &search::GuideQuery, page: usize) -> String {
+    let mut pairs: Vec<(&str, String)> = vec![("region", region.to_owned())];
+    for (k, v) in [
+        ("q", &q.q),
+        ("theme", &q.theme),
+        ("department", &q.department),
+        ("object", &q.object),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            pairs.push((k, v.to_owned()));
+        }
+    }
+    if let Some(n) = q.per_page {
+        pairs.push(("per_page", n.to_string()));
+    }
+    pairs.push(("page", page.to_string()));
+    format!("/guide?{}", serde_urlencoded::to_string(&pairs).unwrap_or_default())
+}
+
+/// Page numbers to offer: the first, the last, and two either side of the current one.
+fn page_numbers(current: usize, pages: usize) -> Vec<Option<usize>> {
+    let mut out = Vec::new();
+    for n in 1..=pages {
+        if n == 1 || n == pages || n.abs_diff(current) <= 2 {
+            out.push(Some(n));
+        } else if out.last().is_some_and(Option::is_some) {
+            out.push(None);
+        }
+    }
+    out
+}
+
+async fn portal(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+) -> PageResult {
+    let q: search::GuideQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|_| public_error(&headers, ApiError::validation("invalid_query", "查询参数不符合要求")))?;
+    q.check().map_err(|e| public_error(&headers, e))?;
     let region = cat::public_region(&state, q.region.as_deref())
         .await
         .map_err(|e| public_error(&headers, e))?;
-    let entries = search::entries(&state, region.id).await?;
-    let (themes, departments) = search::facets(&entries);
-    let guides: Vec<search::GuideEntry> = search::rank(&entries, &q).into_iter().take(200).cloned().collect();
+    let index = search::entries(&state, region.id).await?;
+    let (themes, departments) = (index.themes.clone(), index.departments.clone());
+    let hits = search::rank(&index.entries, &q);
+    let page = q.page_of(hits.len());
+    let guides: Vec<search::GuideEntry> = hits
+        .get(page.range.clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|e| (*e).clone())
+        .collect();
+    let href = |n: usize| page_href(&region.code, &q, n);
+    let page_links = if page.pages > 1 {
+        page_numbers(page.page, page.pages)
+            .into_iter()
+            .map(|n| match n {
+                Some(n) => (n.to_string(), Some(href(n)), n == page.page),
+                None => ("…".to_owned(), None, false),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let prev_href = (page.page > 1).then(|| href(page.page.min(page.pages + 1) - 1));
+    let next_href = (page.page < page.pages).then(|| href(page.page + 1));
     let regions = cat::public_regions(&state)
         .await?
         .into_iter()
@@ -99,9 +167,13 @@ async fn portal(State(state): State<AppState>, headers: HeaderMap, Query(q): Que
         }
     }
     let c = public_chrome(&headers);
-    let page = PortalPage {
+    let view = PortalPage {
         elderly: c.html_class == "elderly",
-        back: format!("/guide?region={}", region.code),
+        // Back to this very search after switching the mode.
+        back: match raw.as_deref().filter(|r| !r.is_empty()) {
+            Some(r) => format!("/guide?{r}"),
+            None => format!("/guide?region={}", region.code),
+        },
         c,
         regions,
         region_code: region.code,
@@ -113,9 +185,15 @@ async fn portal(State(state): State<AppState>, headers: HeaderMap, Query(q): Que
         themes,
         departments,
         guides,
+        total: page.total,
+        page: page.page,
+        pages: page.pages,
+        page_links,
+        prev_href,
+        next_href,
         bundles,
     };
-    Ok(render(StatusCode::OK, &page))
+    Ok(render(StatusCode::OK, &view))
 }
 
 #[derive(Deserialize)]
@@ -141,7 +219,7 @@ async fn elderly(axum::Form(f): axum::Form<ElderlyForm>) -> Response {
 }
 
 /// A guide prepared for display.
-struct GuideView {
+pub(super) struct GuideView {
     name: String,
     base_code: String,
     implementation_code: String,
@@ -160,9 +238,12 @@ struct MaterialView {
     detail: String,
     required: bool,
     standard: String,
+    /// Where the blank form and the sample open (empty: none).
+    blank_form: String,
+    sample: String,
 }
 
-fn limit_text(l: Option<onestop_domain::catalogue::TimeLimit>) -> String {
+pub(super) fn limit_text(l: Option<onestop_domain::catalogue::TimeLimit>) -> String {
     match l {
         Some(l) if l.value == 0 => "即办".into(),
         Some(l) => format!("{} 个{}", l.value, l.unit.label()),
@@ -171,7 +252,26 @@ fn limit_text(l: Option<onestop_domain::catalogue::TimeLimit>) -> String {
 }
 
 fn guide_view(g: &Effective) -> GuideView {
-    let r = &g.record;
+    record_view(
+        &g.record,
+        &g.materials,
+        g.version_number,
+        &g.region.code,
+        &g.region.name,
+        Some(&format!("/guide/{}/{}/files/", g.region.code, g.record.base_code)),
+    )
+}
+
+/// A record and its materials prepared for display; `files` is where their blank forms and
+/// samples open (the digest is appended).
+pub(super) fn record_view(
+    r: &onestop_domain::catalogue::ServiceRecord,
+    materials: &[onestop_domain::catalogue::MaterialRecord],
+    version_number: i64,
+    region_code: &str,
+    region_name: &str,
+    files: Option<&str>,
+) -> GuideView {
     let rows = vec![
         ("事项类型".to_owned(), r.service_type.label().to_owned()),
         (
@@ -206,15 +306,22 @@ fn guide_view(g: &Effective) -> GuideView {
         name: r.name.clone(),
         base_code: r.base_code.clone(),
         implementation_code: r.implementation_code.clone(),
-        region_code: g.region.code.clone(),
-        region_name: g.region.name.clone(),
+        region_code: region_code.to_owned(),
+        region_name: region_name.to_owned(),
         rows,
         conditions: r.conditions.clone(),
         process: r.process.clone(),
-        materials: g
-            .materials
+        materials: materials
             .iter()
             .map(|m| MaterialView {
+                blank_form: match (files, &m.blank_form) {
+                    (Some(base), Some(sha)) => format!("{base}{sha}"),
+                    _ => String::new(),
+                },
+                sample: match (files, &m.sample) {
+                    (Some(base), Some(sha)) => format!("{base}{sha}"),
+                    _ => String::new(),
+                },
                 name: m.name.clone(),
                 detail: format!(
                     "{}；原件 {} 份，复印件 {} 份；{}{}",
@@ -233,7 +340,7 @@ fn guide_view(g: &Effective) -> GuideView {
             })
             .collect(),
         faqs: r.faqs.iter().map(|f| (f.question.clone(), f.answer.clone())).collect(),
-        version: format!("第 {} 版", g.version_number),
+        version: format!("第 {version_number} 版"),
     }
 }
 
@@ -259,6 +366,22 @@ async fn guide_page(
         today: cat::show_date(cat::today(&state)),
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+/// A blank form or sample of a guide's material, for anyone (only files the guide names are
+/// served, so other uploads cannot be read by their digest).
+async fn guide_file(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiPath((region, code, sha)): ApiPath<(String, String, String)>,
+) -> PageResult {
+    let g = cat::public_guide(&state, &region, &code)
+        .await
+        .map_err(|e| public_error(&headers, e))?;
+    let name = editor::file_of(&g.materials, &sha).ok_or_else(|| public_error(&headers, ApiError::not_found()))?;
+    editor::file_response(&state, &sha, &name)
+        .await
+        .map_err(|e| public_error(&headers, e))
 }
 
 /// A form field prepared for the template.
@@ -459,6 +582,7 @@ struct AdminPage {
     c: Chrome,
     regions: Vec<(i64, String, String)>,
     services: Vec<(i64, String, String, String)>,
+    can_create: bool,
 }
 
 async fn admin_catalogue(State(state): State<AppState>, PageAuth(p): PageAuth) -> PageResult {
@@ -467,8 +591,13 @@ async fn admin_catalogue(State(state): State<AppState>, PageAuth(p): PageAuth) -
         .into_iter()
         .map(|s| (s.id, s.base_code, s.name, s.department_name))
         .collect();
-    let regions = crate::ops::list_regions(&state, &p)
-        .await?
+    let all = crate::ops::list_regions(&state, &p).await?;
+    let can_create = all.iter().any(|r| {
+        r.parent_id.is_none()
+            && r.is_open()
+            && p.can(onestop_domain::role::Permission::CatalogueWrite, &r.region_path())
+    });
+    let regions = all
         .into_iter()
         .filter(|r| r.is_open())
         .map(|r| (r.id, r.code, r.name))
@@ -477,15 +606,17 @@ async fn admin_catalogue(State(state): State<AppState>, PageAuth(p): PageAuth) -
         c: Chrome::for_principal(&p, "/admin/catalogue"),
         regions,
         services,
+        can_create,
     };
     Ok(render(StatusCode::OK, &page))
 }
 
-fn origin_text(o: &Origin<OriginRegion>, here: i64) -> (String, &'static str) {
+pub(super) fn origin_text(o: &Origin<OriginRegion>, here: i64) -> (String, &'static str) {
+    let t = |k: &str| crate::i18n::messages(None).get(k).to_owned();
     match o {
-        Origin::Base => ("继承自基本目录".into(), "inherited"),
-        Origin::Region(r) if r.id == here => ("本级设置".into(), "own"),
-        Origin::Region(r) => (format!("继承自{}", r.name), "inherited"),
+        Origin::Base => (t("impl.from_base"), "inherited"),
+        Origin::Region(r) if r.id == here => (t("impl.own"), "own"),
+        Origin::Region(r) => (format!("{}{}", t("impl.inherited_from"), r.name), "inherited"),
     }
 }
 
@@ -511,6 +642,7 @@ struct RegionPage {
 async fn admin_region(State(state): State<AppState>, PageAuth(p): PageAuth, ApiPath(id): ApiPath<i64>) -> PageResult {
     let list = cat::implementation_list(&state, &p, id).await?;
     let region = onestop_store::regions::get(state.store.read(), id).await?;
+    let t = crate::i18n::messages(None);
     let rows = list
         .iter()
         .map(|e| {
@@ -527,9 +659,9 @@ async fn admin_region(State(state): State<AppState>, PageAuth(p): PageAuth, ApiP
                 name: e.record.name.clone(),
                 enabled: e.enabled,
                 enabled_from: match &e.enabled_origin {
-                    Some(o) if o.id == id => "本级设置".into(),
-                    Some(o) => format!("继承自{}", o.name),
-                    None => "未启用".into(),
+                    Some(o) if o.id == id => t.get("impl.own").to_owned(),
+                    Some(o) => format!("{}{}", t.get("impl.inherited_from"), o.name),
+                    None => t.get("impl.never_enabled").to_owned(),
                 },
                 own_count: own,
             }
@@ -543,190 +675,6 @@ async fn admin_region(State(state): State<AppState>, PageAuth(p): PageAuth, ApiP
         rows,
     };
     Ok(render(StatusCode::OK, &page))
-}
-
-struct FieldRow {
-    field: &'static str,
-    label: &'static str,
-    value: String,
-    origin: String,
-    own: bool,
-    editable: bool,
-}
-
-#[derive(Template)]
-#[template(path = "catalogue/implementation.html")]
-struct ImplementationPage {
-    c: Chrome,
-    region_id: i64,
-    region_name: String,
-    service_id: i64,
-    name: String,
-    base_code: String,
-    implementation_code: String,
-    version: i64,
-    enabled: bool,
-    writable: bool,
-    fields: Vec<FieldRow>,
-}
-
-async fn admin_implementation(
-    State(state): State<AppState>,
-    PageAuth(p): PageAuth,
-    ApiPath((id, sid)): ApiPath<(i64, i64)>,
-) -> PageResult {
-    let e = cat::implementation(&state, &p, id, sid).await?;
-    let region = onestop_store::regions::get(state.store.read(), id).await?;
-    let o = &e.origins;
-    let text = |s: &str| s.to_owned();
-    let row = |field, label, value: String, origin: &Origin<OriginRegion>, editable| {
-        let (origin, kind) = origin_text(origin, id);
-        FieldRow {
-            field,
-            label,
-            value,
-            origin,
-            own: kind == "own",
-            editable,
-        }
-    };
-    let fields = vec![
-        row(
-            "promised_limit",
-            "承诺时限",
-            limit_text(o.promised_limit.value),
-            &o.promised_limit.origin,
-            false,
-        ),
-        row(
-            "case_type",
-            "办件类型",
-            o.case_type.value.label().to_owned(),
-            &o.case_type.origin,
-            false,
-        ),
-        row("address", "办理地点", text(&o.address.value), &o.address.origin, true),
-        row("hours", "办理时间", text(&o.hours.value), &o.hours.origin, true),
-        row(
-            "consult_phone",
-            "咨询电话",
-            text(&o.consult_phone.value),
-            &o.consult_phone.origin,
-            true,
-        ),
-        row(
-            "supervise_phone",
-            "监督投诉电话",
-            text(&o.supervise_phone.value),
-            &o.supervise_phone.origin,
-            true,
-        ),
-        row(
-            "fee",
-            "收费",
-            o.fee
-                .value
-                .as_ref()
-                .map(|f| format!("{}（{}）", f.amount, f.basis))
-                .unwrap_or_else(|| "不收费".into()),
-            &o.fee.origin,
-            false,
-        ),
-        row(
-            "windows",
-            "服务窗口",
-            o.windows.value.join("、"),
-            &o.windows.origin,
-            false,
-        ),
-        row(
-            "implementing_body",
-            "实施主体",
-            text(&o.implementing_body.value),
-            &o.implementing_body.origin,
-            true,
-        ),
-        row(
-            "implementing_body_credit_code",
-            "实施主体统一社会信用代码",
-            text(&o.implementing_body_credit_code.value),
-            &o.implementing_body_credit_code.origin,
-            true,
-        ),
-        row(
-            "department_name",
-            "办理部门",
-            text(&o.department_name.value),
-            &o.department_name.origin,
-            true,
-        ),
-    ];
-    let page = ImplementationPage {
-        c: Chrome::for_principal(&p, "/admin/catalogue"),
-        region_id: id,
-        writable: p.can(onestop_domain::role::Permission::CatalogueWrite, &region.region_path()),
-        region_name: region.name,
-        service_id: sid,
-        name: e.record.name.clone(),
-        base_code: e.record.base_code.clone(),
-        implementation_code: e.record.implementation_code.clone(),
-        version: e.version_number,
-        enabled: e.enabled,
-        fields,
-    };
-    Ok(render(StatusCode::OK, &page))
-}
-
-#[derive(Deserialize)]
-struct FieldForm {
-    field: String,
-    #[serde(default)]
-    value: String,
-}
-
-async fn admin_reset(
-    State(state): State<AppState>,
-    ApiPath((id, sid)): ApiPath<(i64, i64)>,
-    f: StaffForm<FieldForm>,
-) -> PageResult {
-    let change = ImplementationChange {
-        reset: vec![f.form.field.clone()],
-        ..Default::default()
-    };
-    cat::change_implementation(&state, &f.p, id, sid, change)
-        .await
-        .map_err(|err| PageError {
-            err,
-            chrome: Some(Chrome::for_principal(&f.p, "/admin/catalogue")),
-        })?;
-    Ok(Redirect::to(&format!("/admin/catalogue/regions/{id}/services/{sid}")).into_response())
-}
-
-async fn admin_set(
-    State(state): State<AppState>,
-    ApiPath((id, sid)): ApiPath<(i64, i64)>,
-    f: StaffForm<FieldForm>,
-) -> PageResult {
-    let mut change = ImplementationChange::default();
-    if f.form.field == "enabled" {
-        change.enabled = Some(match f.form.value.as_str() {
-            "1" => Some(true),
-            "0" => Some(false),
-            _ => None,
-        });
-    } else {
-        change.set.insert(
-            f.form.field.clone(),
-            serde_json::Value::String(f.form.value.trim().to_owned()),
-        );
-    }
-    cat::change_implementation(&state, &f.p, id, sid, change)
-        .await
-        .map_err(|err| PageError {
-            err,
-            chrome: Some(Chrome::for_principal(&f.p, "/admin/catalogue")),
-        })?;
-    Ok(Redirect::to(&format!("/admin/catalogue/regions/{id}/services/{sid}")).into_response())
 }
 
 #[derive(Template)]
