@@ -72,6 +72,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// The working-day calendar: load a year's statutory arrangement, list what is loaded.
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
     /// Verify an e-certificate file. Exit status 0: valid; 1: invalid (the reason is printed);
     /// 2: it could not be checked (unreadable file, no database).
     Verify {
@@ -118,6 +121,25 @@ enum UserCommand {
         username: String,
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CalendarCommand {
+    /// Load a year file (the format of crates/domain/data/calendar/cn-2026.toml) for the whole
+    /// country, or with --region as that region's own variant (local holidays). A year already
+    /// loaded at that level is replaced; a file that does not parse or contradicts itself is
+    /// refused with the line at fault, and nothing changes.
+    Import {
+        file: PathBuf,
+        /// Region code, e.g. 990121: load the year for this region and everything below it only.
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// List the years of the calendar (national, or in force at --region) and the closures.
+    List {
+        #[arg(long)]
+        region: Option<String>,
     },
 }
 
@@ -308,6 +330,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::User(cmd) => user_command(&cfg, cmd).await,
         Command::Audit(cmd) => audit_command(&cfg, cmd).await,
+        Command::Calendar(cmd) => calendar_command(&cfg, cmd).await,
         Command::Verify { file, .. } => {
             let text = match std::fs::read_to_string(&file) {
                 Ok(t) => t,
@@ -746,4 +769,70 @@ async fn audit_command(cfg: &config::Config, cmd: AuditCommand) -> Result<()> {
     }
     state.store.close().await;
     Ok(())
+}
+
+async fn calendar_region(
+    state: &onestop_web::AppState,
+    code: Option<&str>,
+) -> Result<Option<onestop_store::regions::Region>> {
+    match code {
+        Some(code) => Ok(Some(
+            onestop_store::regions::get_by_code(state.store.read(), code.trim())
+                .await
+                .map_err(|_| anyhow::anyhow!("no region with code {code}"))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+async fn calendar_command(cfg: &config::Config, cmd: CalendarCommand) -> Result<()> {
+    use onestop_web::workflows::calendar as cal;
+    let state = cli_state(cfg).await?;
+    let sys = system_principal(&cli_actor());
+    let result = async {
+        match cmd {
+            CalendarCommand::Import { file, region } => {
+                let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+                let region = calendar_region(&state, region.as_deref()).await?;
+                let y = cal::import_year(&state, &sys, region.as_ref().map(|r| r.id), &text)
+                    .await
+                    .map_err(api_err)?;
+                let scope = region.map_or_else(|| "全国".to_owned(), |r| format!("{}（{}）专用", r.name, r.code));
+                println!(
+                    "已载入 {} 年工作日历（{scope}）：{} 个节假日，{} 个调休上班日。依据：{}",
+                    y.year, y.holidays, y.makeup_days, y.source
+                );
+            }
+            CalendarCommand::List { region } => {
+                let region = calendar_region(&state, region.as_deref()).await?;
+                let mut conn = state.store.read().acquire().await?;
+                let rc = match &region {
+                    Some(r) => onestop_store::calendars::region_calendar(&mut conn, r.id).await?,
+                    None => onestop_store::calendars::national(&mut conn).await?,
+                };
+                println!("{:<6} {:<14} {:>4} {:>4}  source", "year", "origin", "hol.", "mk.");
+                for y in &rc.years {
+                    let origin = match &y.origin {
+                        onestop_store::calendars::YearOrigin::Builtin => "builtin".to_owned(),
+                        onestop_store::calendars::YearOrigin::National => "national".to_owned(),
+                        onestop_store::calendars::YearOrigin::Region { region } => format!("region {}", region.code),
+                    };
+                    println!(
+                        "{:<6} {:<14} {:>4} {:>4}  {}",
+                        y.year, origin, y.holidays, y.makeup_days, y.source
+                    );
+                }
+                for c in &rc.closures {
+                    println!(
+                        "closed {} at {} ({}): {}",
+                        c.date, c.region.name, c.region.code, c.reason
+                    );
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    state.store.close().await;
+    result
 }

@@ -15,6 +15,13 @@ use toml::value::Datetime;
 /// (an admin must load next year's notice) from bad input.
 pub const NOT_COVERED: &str = "calendar_date_not_covered";
 
+/// Whether `err` says that a date lies outside the loaded years ([`NOT_COVERED`]): a deadline that
+/// cannot be counted until an admin loads that year's calendar, to be flagged rather than treated
+/// as bad input or counted as plain weekdays.
+pub fn is_not_covered(err: &DomainError) -> bool {
+    err.code() == NOT_COVERED
+}
+
 /// Year files shipped with the binary, one per year.
 pub const BUILTIN_YEAR_FILES: &[&str] = &[include_str!("../data/calendar/cn-2026.toml")];
 
@@ -727,6 +734,91 @@ mod tests {
             for &m in &h.makeup_workdays {
                 prop_assert!(c.is_working_day(m).unwrap());
                 prop_assert_eq!(c.working_days_between(m.yesterday().unwrap(), m).unwrap(), 1);
+            }
+        }
+
+        #[test]
+        fn closures_never_count_and_layers_add_up(
+            city_days in prop::collection::btree_set(0i32..365, 0..6),
+            county_days in prop::collection::btree_set(0i32..365, 0..6),
+            start in 0i32..365,
+            n in 0u32..40,
+        ) {
+            // 市 closes some days, 县 some more; a township below the county inherits both.
+            let national = cal();
+            let layer = |days: &std::collections::BTreeSet<i32>| CalendarLayer {
+                years: vec![],
+                closures: days.iter().map(|&d| Closure::new(day(d), "闭厅").unwrap()).collect(),
+            };
+            let city = national.layered(&layer(&city_days)).unwrap();
+            let county = city.layered(&layer(&county_days)).unwrap();
+            let township = county.layered(&CalendarLayer::default()).unwrap();
+            let closed: std::collections::BTreeSet<Date> = city_days.union(&county_days).map(|&d| day(d)).collect();
+            for &d in &closed {
+                prop_assert!(!township.is_working_day(d).unwrap());
+                prop_assert!(matches!(township.day_kind(d).unwrap(), DayKind::Closed(_)));
+            }
+            // The count over a range is the parent's count less the closed days that would have been worked.
+            let (a, b) = (day(start), date(2026, 12, 31));
+            let lost = closed
+                .iter()
+                .filter(|&&d| d > a && d <= b && national.is_working_day(d).unwrap())
+                .count() as i64;
+            prop_assert_eq!(
+                township.working_days_between(a, b).unwrap(),
+                national.working_days_between(a, b).unwrap() - lost
+            );
+            match township.add_working_days(a, n) {
+                Ok(end) => {
+                    prop_assert!(!closed.contains(&end) || n == 0);
+                    prop_assert_eq!(township.working_days_between(a, end).unwrap(), i64::from(n));
+                    // Every counted day is a working day of the township: no closure among them.
+                    let mut d = a;
+                    while d < end {
+                        d = d.tomorrow().unwrap();
+                        if closed.contains(&d) {
+                            prop_assert!(!township.is_working_day(d).unwrap());
+                        }
+                    }
+                }
+                Err(e) => prop_assert!(is_not_covered(&e)),
+            }
+        }
+
+        #[test]
+        fn counting_back_holds_across_loaded_years(start in 0i32..730, n in 0u32..300) {
+            // A second year loaded after 2026 (an example file, not an official notice).
+            let y2027 = YearCalendar::parse_toml(
+                "year = 2027\n[[holidays]]\nname = \"元旦\"\nstart = 2027-01-01\nend = 2027-01-03\n\
+                 [[holidays]]\nname = \"春节\"\nstart = 2027-02-06\nend = 2027-02-13\nmakeup_workdays = [2027-02-14, 2027-02-20]\n",
+            )
+            .unwrap();
+            let c = cal().with_years([y2027]).unwrap();
+            let s = day(start);
+            match c.add_working_days(s, n) {
+                Ok(end) => {
+                    prop_assert_eq!(c.working_days_between(s, end).unwrap(), i64::from(n));
+                    prop_assert_eq!(c.working_days_between(end, s).unwrap(), -i64::from(n));
+                }
+                Err(e) => {
+                    prop_assert!(is_not_covered(&e));
+                    prop_assert!(c.working_days_between(s, date(2027, 12, 31)).unwrap() < i64::from(n));
+                }
+            }
+        }
+
+        #[test]
+        fn a_makeup_saturday_is_the_next_working_day_and_a_closure_takes_it_away(i in 0usize..7) {
+            let c = cal();
+            let y = c.years().next().unwrap().clone();
+            for &m in &y.holidays()[i].makeup_workdays {
+                // The day before a make-up day: the make-up day is the next working day.
+                prop_assert_eq!(c.next_working_day(m.yesterday().unwrap()).unwrap(), m);
+                prop_assert_eq!(c.day_kind(m).unwrap(), DayKind::MakeupWorkday(y.holidays()[i].name.as_str()));
+                // A local closure on that day wins over the national make-up.
+                let closed = c.layered(&CalendarLayer { years: vec![], closures: vec![Closure::new(m, "停电").unwrap()] }).unwrap();
+                prop_assert!(!closed.is_working_day(m).unwrap());
+                prop_assert_ne!(closed.next_working_day(m.yesterday().unwrap()).unwrap(), m);
             }
         }
 

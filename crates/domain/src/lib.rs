@@ -18,5 +18,6 @@ pub mod region;
 pub mod role;
 pub mod settings;
 pub mod workflow;
+pub mod workflow_draft;
 
 pub use error::DomainError;

@@ -1,10 +1,12 @@
 //! Workflow definitions (审批流程) as data, their validation on save, and the runtime that moves a
 //! case through them.
 //!
-//! A definition belongs to an implementation (实施清单) and is edited by a region admin as JSON. Each
-//! save is a new immutable *version*; a running case keeps the version it started with (the store
-//! records `(implementation, version)` on the case, and its [`WorkflowState`] is only ever interpreted
-//! against that version).
+//! A definition belongs to an implementation (实施清单) and is edited by a region admin in the step
+//! editor or as JSON (both read through [`crate::workflow_draft`], so that every mistake is reported
+//! next to its step). Each save is a new immutable *version*; a running case keeps the version it
+//! started with (the store records the version on the case, and its [`WorkflowState`] is only ever
+//! interpreted against that version). Who defines which version is in force, and the generated
+//! default, live in `onestop_store::workflows`.
 //!
 //! # Model
 //!
@@ -81,8 +83,11 @@ impl std::fmt::Display for StepKey {
     }
 }
 
-/// Reference to the department (部门) whose shared inbox holds a step: its code in the region's
-/// department list. Resolved by the store, not here.
+/// Reference to the department (部门) whose shared inbox holds a step: its name, either as the
+/// region's department list has it (`市场监督管理局`, found in the case's region or the nearest
+/// region above it that has one) or with its region's name in front (`久安市市场监督管理局`, that
+/// region's department). Resolved by the store (`onestop_store::workflows::resolve_department`),
+/// not here.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct DepartmentRef(String);
@@ -407,6 +412,21 @@ pub fn distance_to_end(def: &WorkflowDefinition) -> BTreeMap<StepKey, u32> {
         .collect()
 }
 
+/// Most steps a definition may have: far more than any real procedure, and it bounds the cost of
+/// validating a hostile one (some checks walk the graph once per step).
+pub const MAX_STEPS: usize = 200;
+
+/// Longest time limit of one step, in working days (about a year).
+pub const MAX_STEP_DAYS: u32 = 250;
+
+/// Whether `role` works an inbox, so that a task step may be given to it: window clerks (受理,
+/// 出件), reviewers and hall managers (who also assign and work back-office steps). Admins,
+/// supervisors and auditors have no inbox.
+pub fn role_works_inbox(role: Role) -> bool {
+    use crate::role::Permission;
+    role.allows(Permission::WindowWork) || role.allows(Permission::BackOfficeWork)
+}
+
 /// Checks a definition before it is saved and lists every problem found (never just the first).
 pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
     let mut issues = Vec::new();
@@ -415,6 +435,14 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
             "workflow_empty",
             None,
             "流程没有任何步骤".to_owned(),
+        ));
+        return Err(issues);
+    }
+    if def.steps.len() > MAX_STEPS {
+        issues.push(WorkflowIssue::new(
+            "workflow_too_large",
+            None,
+            format!("流程最多 {MAX_STEPS} 个步骤，当前 {} 个", def.steps.len()),
         ));
         return Err(issues);
     }
@@ -485,8 +513,24 @@ pub fn validate(def: &WorkflowDefinition) -> Result<(), Vec<WorkflowIssue>> {
                         format!("办理步骤“{k}”须指定办理部门"),
                     );
                 }
-                if step.role.is_none() {
-                    push("step_role_missing", Some(k), format!("办理步骤“{k}”须指定办理角色"));
+                match step.role {
+                    None => push("step_role_missing", Some(k), format!("办理步骤“{k}”须指定办理角色")),
+                    Some(role) if !role_works_inbox(role) => push(
+                        "step_role_cannot_work",
+                        Some(k),
+                        format!(
+                            "办理步骤“{k}”的角色“{}”没有待办事项，不能办理步骤；请选择窗口人员、审批人员或大厅管理员",
+                            role.label()
+                        ),
+                    ),
+                    Some(_) => {}
+                }
+                if step.time_limit_days > MAX_STEP_DAYS {
+                    push(
+                        "step_time_limit_too_long",
+                        Some(k),
+                        format!("办理步骤“{k}”的时限不能超过 {MAX_STEP_DAYS} 个工作日"),
+                    );
                 }
                 if step.time_limit_days == 0 && !def.instant {
                     push(
@@ -1289,6 +1333,31 @@ mod tests {
             }),
             vec!["workflow_empty"]
         );
+    }
+
+    #[test]
+    fn roles_without_an_inbox_long_limits_and_huge_definitions_are_refused() {
+        let d = dept("民政局");
+        let mut def = two_level(&d);
+        def.steps[0].role = Some(Role::RegionAdmin);
+        def.steps[1].time_limit_days = MAX_STEP_DAYS + 1;
+        let c = codes(&def);
+        assert!(
+            c.contains(&"step_role_cannot_work") && c.contains(&"step_time_limit_too_long"),
+            "{c:?}"
+        );
+        for role in Role::ALL {
+            let mut def = two_level(&d);
+            def.steps[0].role = Some(role);
+            let works = matches!(role, Role::WindowClerk | Role::Reviewer | Role::HallManager);
+            assert_eq!(validate(&def).is_ok(), works, "{role:?}");
+        }
+        let mut big = two_level(&d);
+        for i in 0..MAX_STEPS {
+            big.steps
+                .push(StepDef::task(&format!("x{i}"), "多余", &d, Role::Reviewer, 1).on(Action::Approve, "done"));
+        }
+        assert_eq!(codes(&big), vec!["workflow_too_large"]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod calendars;
 pub mod catalogue;
 pub mod certs;
 pub mod devices;
@@ -23,6 +24,7 @@ pub mod settings;
 pub mod tokens;
 pub mod uploads;
 pub mod users;
+pub mod workflows;
 mod writer;
 
 pub use error::StoreError;

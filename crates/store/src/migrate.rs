@@ -36,6 +36,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "region_settings",
         sql: include_str!("../migrations/0005_region_settings.sql"),
     },
+    Migration {
+        version: 7,
+        name: "workflows_calendars",
+        sql: include_str!("../migrations/0007_workflows_calendars.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.

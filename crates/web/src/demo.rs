@@ -153,6 +153,8 @@ pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool, Api
     }
     progress("静江省：政务服务事项目录与一件事");
     crate::catalogue::demo::seed(state, DEPARTMENTS, city_windows).await?;
+    progress("静江省：审批流程与闭厅日");
+    crate::workflows::demo::seed(state).await?;
     state
         .store
         .write(|tx| Box::pin(async move { onestop_store::settings::set(tx, "demo.seeded", "1").await }))

@@ -20,6 +20,7 @@ pub mod queue;
 pub mod settings;
 pub mod state;
 pub mod uploads;
+pub mod workflows;
 
 pub use state::{AppState, Infra, WebSettings};
 

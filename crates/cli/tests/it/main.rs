@@ -19,3 +19,4 @@ mod queue_bench;
 mod security;
 mod settings;
 mod uploads;
+mod workflows;

@@ -558,6 +558,26 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/regions/{id}/settings/{key}"),
     ("put", "/regions/{id}/settings/{key}"),
     ("delete", "/regions/{id}/settings/{key}"),
+    // workflows and calendars (issue 4)
+    ("get", "/workflows/regions/{id}"),
+    ("post", "/workflows/regions/{id}/check"),
+    ("get", "/workflows/regions/{id}/services/{service_id}"),
+    ("put", "/workflows/regions/{id}/services/{service_id}"),
+    ("delete", "/workflows/regions/{id}/services/{service_id}"),
+    ("get", "/workflows/regions/{id}/bundles/{bundle_id}"),
+    ("put", "/workflows/regions/{id}/bundles/{bundle_id}"),
+    ("delete", "/workflows/regions/{id}/bundles/{bundle_id}"),
+    ("get", "/workflows/versions/{id}"),
+    ("get", "/regions/{id}/calendar"),
+    ("get", "/regions/{id}/calendar/deadline"),
+    ("post", "/regions/{id}/calendar/closures"),
+    ("delete", "/regions/{id}/calendar/closures/{date}"),
+    ("get", "/regions/{id}/calendar/years"),
+    ("post", "/regions/{id}/calendar/years"),
+    ("delete", "/regions/{id}/calendar/years/{year}"),
+    ("get", "/calendar/years"),
+    ("post", "/calendar/years"),
+    ("delete", "/calendar/years/{year}"),
 ];
 
 /// Public reads that answer an anonymous request with data, by design.

@@ -18,6 +18,7 @@ pub mod certs;
 pub mod queue;
 pub mod settings;
 pub mod uploads;
+pub mod workflows;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -59,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .merge(certs::router())
         .merge(uploads::router())
         .merge(settings::router())
+        .merge(workflows::router())
 }
 
 #[derive(OpenApi)]
@@ -108,6 +110,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(uploads::UploadsDoc::openapi());
     doc.merge(catalogue::CatalogueDoc::openapi());
     doc.merge(settings::SettingsDoc::openapi());
+    doc.merge(workflows::WorkflowsDoc::openapi());
     utoipa::Modify::modify(&ExtractorErrors, &mut doc);
     doc
 }

@@ -28,6 +28,7 @@ pub mod catalogue;
 pub mod certs;
 pub mod queue;
 pub mod settings;
+pub mod workflows;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -60,6 +61,7 @@ pub fn router() -> Router<AppState> {
         .merge(queue::router())
         .merge(booking::router())
         .merge(settings::router())
+        .merge(workflows::router())
 }
 
 // ---- cookies ---------------------------------------------------------------------------------
@@ -148,6 +150,7 @@ impl Chrome {
         add("/queue", "nav.queue", Permission::WindowWork);
         add("/admin/regions", "nav.regions", Permission::StructureBrowse);
         add("/admin/catalogue", "nav.catalogue", Permission::RegionRead);
+        add("/admin/workflows", "nav.workflows", Permission::StructureBrowse);
         add("/admin/users", "nav.users", Permission::StaffRead);
         add("/admin/devices", "nav.devices", Permission::DeviceManage);
         add("/audit", "nav.audit", Permission::AuditRead);
