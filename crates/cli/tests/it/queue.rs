@@ -657,3 +657,60 @@ both_backends! {
         assert_eq!(a.state, "cancelled");
     }
 }
+
+both_backends! {
+    /// The write path under concurrency (group commit on SQLite): jobs that fail after recording an
+    /// audit entry leave nothing, the ones beside them in the same batch all commit, and the region's
+    /// chain stays whole (every entry, no gap, every MAC).
+    async fn concurrent_writes_keep_the_chain_and_a_failing_job_rolls_back_alone(app: TestApp) {
+        use onestop_store::{StoreError, audit::AuditEntry};
+        let region = app.region_id("990121").await;
+        let before: i64 = sqlx::query_scalar("SELECT seq FROM audit_heads WHERE region_id = $1")
+            .bind(region).fetch_optional(app.store.read()).await.unwrap().unwrap_or(0);
+        let mut jobs = Vec::new();
+        for i in 0..40i64 {
+            let store = app.store.clone();
+            jobs.push(tokio::spawn(async move {
+                store.write(move |tx| Box::pin(async move {
+                    let fail = i % 3 == 0;
+                    tx.audit(AuditEntry {
+                        region_id: region,
+                        at: test_now(),
+                        actor: "test".into(),
+                        action: if fail { "test.fail" } else { "test.ok" },
+                        entity: "test",
+                        entity_id: i.to_string(),
+                        detail: json!({"i": i}),
+                    }).await?;
+                    sqlx::query("UPDATE regions SET name = name WHERE id = $1").bind(region).execute(tx.conn()).await?;
+                    if fail {
+                        return Err(StoreError::conflict("test_fail", "fails on purpose"));
+                    }
+                    Ok::<_, StoreError>(i)
+                })).await
+            }));
+        }
+        let mut ok = 0;
+        for (i, j) in jobs.into_iter().enumerate() {
+            match j.await.unwrap() {
+                Ok(v) => { assert_eq!(v, i as i64); assert!(i % 3 != 0); ok += 1; }
+                Err(e) => { assert!(i % 3 == 0, "job {i} failed: {e:?}"); assert!(matches!(e, StoreError::Conflict { code: "test_fail", .. })); }
+            }
+        }
+        assert_eq!(ok, 26);
+        let count = |action: &'static str| {
+            let read = app.store.read().clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log WHERE action = $1")
+                    .bind(action).fetch_one(&read).await.unwrap()
+            }
+        };
+        assert_eq!(count("test.ok").await, 26);
+        assert_eq!(count("test.fail").await, 0, "a failed job leaves no audit entry");
+        let after: i64 = sqlx::query_scalar("SELECT seq FROM audit_heads WHERE region_id = $1")
+            .bind(region).fetch_one(app.store.read()).await.unwrap();
+        assert_eq!(after - before, 26, "one seq per kept entry, no gap");
+        let report = app.store.audit_verify(None).await.unwrap();
+        assert!(report.faults.is_empty(), "{:?}", report.faults);
+    }
+}

@@ -427,6 +427,12 @@ pub async fn call_next(state: &AppState, p: &Principal, window_id: i64) -> ApiRe
     let actor = p.actor();
     let pp = p.clone();
     let policy = QueuePolicy::default();
+    // The policy's inputs are read before the write transaction, from the read pool, so the
+    // single writer (SQLite) or the row locks (PostgreSQL) are held only for the writes. The
+    // conditional update below tells when another window took the pick in between; then the
+    // line is read again inside the transaction.
+    let maps = q::mappings(state.store.read(), hall.id).await?;
+    let mut first = Some(q::queued(state.store.read(), hall.id).await?);
     state
         .store
         .write(move |tx| {
@@ -435,13 +441,14 @@ pub async fn call_next(state: &AppState, p: &Principal, window_id: i64) -> ApiRe
                 check_operator(&pp, &w, &path)?;
                 require_open(&w)?;
                 require_idle(tx, &w).await?;
-                let maps = q::mappings(tx.conn(), hall.id).await?;
                 let serving = serving_of(window_id, &maps);
                 let mut skip: Vec<i64> = Vec::new();
-                // On PostgreSQL another window may take our pick between our read and our update;
-                // the conditional update tells, and we pick again from what is left.
                 for _ in 0..8 {
-                    let queued = q::queued(tx.conn(), hall.id).await?;
+                    let (queued, pre_read) = match first.take() {
+                        // An empty line read outside may be stale: look again inside.
+                        Some(pre) if !pre.is_empty() => (pre, true),
+                        _ => (q::queued(tx.conn(), hall.id).await?, false),
+                    };
                     let rows: Vec<&TicketRow> = queued.iter().filter(|t| !skip.contains(&t.id)).collect();
                     let mut waiting: Vec<WaitingTicket<i64, i64>> = Vec::with_capacity(rows.len());
                     for r in &rows {
@@ -455,6 +462,11 @@ pub async fn call_next(state: &AppState, p: &Principal, window_id: i64) -> ApiRe
                     let Some(row) = rows.iter().find(|r| r.id == id) else {
                         return Err(conflict("queue_empty", "当前没有可呼叫的号码"));
                     };
+                    // A pick from the line read outside counts only if the ticket is still
+                    // exactly as read (not transferred, returned or re-prioritised since).
+                    if pre_read && q::ticket(tx.conn(), id).await? != **row {
+                        continue;
+                    }
                     let mut t = row.to_domain()?;
                     t.call(window_id, now)?;
                     if !q::save_ticket(tx, id, TicketState::Waiting, &t, row.category_id, Some(pp.user.id)).await? {
