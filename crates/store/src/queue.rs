@@ -910,6 +910,41 @@ pub async fn sweep_no_shows(tx: &mut Tx, before: jiff::Timestamp, at: jiff::Time
     .rows_affected())
 }
 
+/// Halls with bookings never checked in whose slot ended before `before`: (hall id, region id).
+/// The sweep asks each hall's region for its late grace (`queue.policy`).
+pub async fn halls_with_unswept_bookings<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    before: jiff::Timestamp,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT DISTINCT s.hall_id, h.region_id FROM appointments a
+         JOIN appointment_slots s ON s.id = a.slot_id JOIN halls h ON h.id = s.hall_id
+         WHERE a.state = 'booked' AND s.ends_at < $1 ORDER BY s.hall_id",
+    )
+    .bind(ms(before))
+    .fetch_all(ex)
+    .await?)
+}
+
+/// `sweep_no_shows` for the bookings of one hall.
+pub async fn sweep_no_shows_of_hall(
+    tx: &mut Tx,
+    hall_id: i64,
+    before: jiff::Timestamp,
+    at: jiff::Timestamp,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE appointments SET state = 'no_show', updated_at = $1
+         WHERE state = 'booked' AND slot_id IN (SELECT id FROM appointment_slots WHERE ends_at < $2 AND hall_id = $3)",
+    )
+    .bind(ms(at))
+    .bind(ms(before))
+    .bind(hall_id)
+    .execute(tx.conn())
+    .await?
+    .rows_affected())
+}
+
 /// Waiting tickets per category of a hall: (category id, prefix, name, waiting, oldest issued_at).
 /// Every open category is listed, with zero when none wait.
 pub async fn waiting_counts<'e, E: Executor<'e, Database = Any>>(

@@ -714,3 +714,68 @@ both_backends! {
         assert!(report.faults.is_empty(), "{:?}", report.faults);
     }
 }
+
+both_backends! {
+    /// The call policy and the estimator follow the region settings in force at the hall
+    /// (`queue.policy`, `queue.estimator`), and values that would break them are refused.
+    async fn policy_and_estimator_follow_the_region_settings(app: TestApp) {
+        let (hall, ws) = luoping(&app).await;
+        let (_, kiosk) = paired(&app, hall, "kiosk").await;
+        let clerk = app.token("luoping.clerk").await;
+        let admin = app.token("jiuan.admin").await;
+        let city = app.region_id("990100").await;
+        let w1 = window(&ws, "1");
+        assert_eq!(clerk.post(&format!("/api/v1/queue/windows/{w1}/open"), &json!({})).await.status(), StatusCode::OK);
+
+        // The estimator's default service time (no samples yet) set at the city: 20 minutes.
+        let admin = &admin;
+        let put = |key: &'static str, v: Value| async move {
+            admin.put(&format!("/api/v1/regions/{city}/settings/{key}"), &v).await
+        };
+        let res = put("queue.estimator", json!({"max_samples": 40, "ewma_alpha_pct": 10, "clip_medians": 3, "default_service_min": 20, "in_progress_pct": 50})).await;
+        assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+        let t1: Value = kiosk_take(&app, &kiosk, "A").await.json().await.unwrap();
+        let follow = |code: String| {
+            let url = app.url(&format!("/api/v1/queue/tickets/{code}"));
+            async move {
+                let v: Value = TestApp::client().get(url).send().await.unwrap().json().await.unwrap();
+                v["estimated_wait_min"].as_i64().unwrap()
+            }
+        };
+        let code = t1["code"].as_str().unwrap().to_owned();
+        let long = follow(code.clone()).await;
+        assert_eq!(Some(long), t1["estimated_wait_min"].as_i64());
+        // The same ticket, the same line, with the default back at 8 minutes: a shorter estimate.
+        let res = put("queue.estimator", json!({"max_samples": 40, "ewma_alpha_pct": 10, "clip_medians": 3, "default_service_min": 8, "in_progress_pct": 50})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let short = follow(code).await;
+        assert!(long > short && long >= 2 * short, "20-minute default {long} min, 8-minute default {short} min");
+
+        // No recalls allowed at the city: the clerk must mark a no-show instead.
+        let res = put("queue.policy", json!({"max_wait_min": 30, "appointment_early_grace_min": 15, "appointment_late_grace_min": 10, "max_recalls": 0})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let called: Value = clerk.post(&format!("/api/v1/queue/windows/{w1}/call-next"), &json!({})).await.json().await.unwrap();
+        let tid = called["ticket"]["id"].as_i64().unwrap();
+        let res = clerk.post(&format!("/api/v1/queue/windows/{w1}/tickets/{tid}/recall"), &json!({})).await;
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        let body: Value = res.json().await.unwrap();
+        assert!(body["code"].as_str().unwrap().contains("recall"), "{body}");
+
+        // Bad values: aging off (fairness), zero samples, a fraction above 100 %, unknown fields.
+        for (key, bad, code) in [
+            ("queue.policy", json!({"max_wait_min": 0, "appointment_early_grace_min": 15, "appointment_late_grace_min": 10, "max_recalls": 2}), "queue_policy_out_of_range"),
+            ("queue.policy", json!({"max_wait_min": 100000, "appointment_early_grace_min": 15, "appointment_late_grace_min": 10, "max_recalls": 2}), "queue_policy_out_of_range"),
+            ("queue.estimator", json!({"max_samples": 0, "ewma_alpha_pct": 10, "clip_medians": 3, "default_service_min": 8, "in_progress_pct": 50}), "estimator_out_of_range"),
+            ("queue.estimator", json!({"max_samples": 40, "ewma_alpha_pct": 10, "clip_medians": 3, "default_service_min": 8, "in_progress_pct": 150}), "estimator_out_of_range"),
+            ("queue.policy", json!({"max_wait_min": 30, "oops": 1}), "setting_invalid"),
+        ] {
+            let res = put(key, bad.clone()).await;
+            assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["code"], code, "{bad}");
+        }
+        // Still in force: the last good value (recall still refused).
+        let res = clerk.post(&format!("/api/v1/queue/windows/{w1}/tickets/{tid}/recall"), &json!({})).await;
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+    }
+}
