@@ -51,7 +51,12 @@ impl SettingInfo {
 
 /// Every configurable rule. A module that adds a setting adds one line here, plus its labels
 /// (`settings.<key>.title`, `settings.<key>.<field>`) in the message catalogue.
-pub static REGISTRY: &[SettingInfo] = &[SettingInfo::of::<onestop_domain::queue::NoShowSetting>()];
+pub static REGISTRY: &[SettingInfo] = &[
+    SettingInfo::of::<onestop_domain::queue::NoShowSetting>(),
+    // queue: the call policy and the wait estimator
+    SettingInfo::of::<onestop_domain::queue::QueuePolicySetting>(),
+    SettingInfo::of::<onestop_domain::queue::EstimatorSetting>(),
+];
 
 pub fn info(key: &str) -> ApiResult<&'static SettingInfo> {
     REGISTRY
