@@ -257,16 +257,21 @@ pub async fn derived_template(conn: &mut AnyConnection, region_id: i64) -> Resul
             days: 7,
         });
     }
-    t.devices = devices::list_in(&mut *conn, "/")
-        .await?
-        .into_iter()
-        .filter(|d| d.hall_id == hall_id && d.revoked_at.is_none())
-        .map(|d| DeviceTemplate {
-            kind: d.kind,
-            name: d.name,
-            window: d.window_id.and_then(|w| number_of.get(&w).cloned()),
+    let rows = sqlx::query("SELECT kind, name, window_id FROM devices WHERE hall_id = $1 AND revoked_at IS NULL ORDER BY id")
+        .bind(hall_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    t.devices = rows
+        .iter()
+        .map(|r| {
+            let window: Option<i64> = r.try_get("window_id")?;
+            Ok(DeviceTemplate {
+                kind: r.try_get("kind")?,
+                name: r.try_get("name")?,
+                window: window.and_then(|w| number_of.get(&w).cloned()),
+            })
         })
-        .collect();
+        .collect::<Result<_, sqlx::Error>>()?;
     Ok(t)
 }
 
