@@ -41,6 +41,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "workflows_calendars",
         sql: include_str!("../migrations/0007_workflows_calendars.sql"),
     },
+    // rollout
+    Migration {
+        version: 10,
+        name: "rollout",
+        sql: include_str!("../migrations/0010_rollout.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -402,6 +402,25 @@ impl FromRequestParts<AppState> for DeviceAuth {
     }
 }
 
+/// The principal of an account acting from the CLI (`--as USERNAME`): its own grants, audited
+/// under its name.
+pub async fn principal_of(state: &crate::state::AppState, user: User) -> ApiResult<Principal> {
+    let grants = onestop_store::users::grants(state.store.read(), user.id)
+        .await?
+        .into_iter()
+        .filter_map(Grant::from_row)
+        .collect();
+    Ok(Principal {
+        user,
+        grants,
+        credential: Credential::Session {
+            token_hash: String::new(),
+            csrf: String::new(),
+            last_seen_ms: i64::MAX,
+        },
+    })
+}
+
 /// The principal the CLI and the demo seed act as: a system administrator over every region,
 /// audited under `actor`.
 pub fn system_principal(actor: &str) -> Principal {

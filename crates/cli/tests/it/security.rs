@@ -578,6 +578,15 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/calendar/years"),
     ("post", "/calendar/years"),
     ("delete", "/calendar/years/{year}"),
+    // rollout
+    ("post", "/rollout/preview"),
+    ("post", "/rollout/runs"),
+    ("get", "/rollout/runs/{id}"),
+    ("post", "/rollout/runs/{id}/resume"),
+    ("get", "/regions/{id}/rollout/runs"),
+    ("get", "/regions/{id}/rollout/template"),
+    ("put", "/regions/{id}/rollout/template"),
+    ("delete", "/regions/{id}/rollout/template"),
 ];
 
 /// Public reads that answer an anonymous request with data, by design.

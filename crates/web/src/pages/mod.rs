@@ -28,6 +28,8 @@ pub mod catalogue;
 pub mod certs;
 pub mod queue;
 pub mod settings;
+// rollout
+pub mod rollout;
 pub mod workflows;
 
 pub fn router() -> Router<AppState> {
@@ -62,6 +64,8 @@ pub fn router() -> Router<AppState> {
         .merge(booking::router())
         .merge(settings::router())
         .merge(workflows::router())
+        // rollout
+        .merge(rollout::router())
 }
 
 // ---- cookies ---------------------------------------------------------------------------------
@@ -154,6 +158,8 @@ impl Chrome {
         add("/admin/users", "nav.users", Permission::StaffRead);
         add("/admin/devices", "nav.devices", Permission::DeviceManage);
         add("/audit", "nav.audit", Permission::AuditRead);
+        // rollout
+        add("/admin/rollout", "nav.rollout", Permission::CatalogueWrite);
         Self {
             t,
             user,
