@@ -19,5 +19,7 @@ pub mod role;
 pub mod settings;
 pub mod workflow;
 pub mod workflow_draft;
+// ratings
+pub mod rating;
 
 pub use error::DomainError;
