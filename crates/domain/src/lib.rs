@@ -21,5 +21,7 @@ pub mod workflow;
 pub mod workflow_draft;
 // rollout
 pub mod rollout;
+// ratings
+pub mod rating;
 
 pub use error::DomainError;

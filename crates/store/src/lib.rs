@@ -25,6 +25,8 @@ pub mod tokens;
 pub mod uploads;
 pub mod users;
 pub mod workflows;
+// ratings
+pub mod ratings;
 mod writer;
 // rollout
 pub mod rollout;

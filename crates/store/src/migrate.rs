@@ -41,6 +41,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "workflows_calendars",
         sql: include_str!("../migrations/0007_workflows_calendars.sql"),
     },
+    // ratings
+    Migration {
+        version: 9,
+        name: "ratings",
+        sql: include_str!("../migrations/0009_ratings.sql"),
+    },
     // rollout
     Migration {
         version: 10,

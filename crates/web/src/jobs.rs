@@ -81,6 +81,9 @@ pub async fn sweep_no_shows(state: &AppState) -> Result<u64, StoreError> {
     Ok(n)
 }
 
+/// How often overdue follow-ups and default ratings are swept (ratings).
+pub const RATINGS_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
+
 /// Starts the housekeeping jobs: audit checkpoints, expired sessions and rate-limit windows,
 /// and the appointment no-show sweep.
 pub fn spawn(state: AppState, checkpoints: CheckpointSettings, stop: watch::Receiver<bool>) {
@@ -102,6 +105,17 @@ pub fn spawn(state: AppState, checkpoints: CheckpointSettings, stop: watch::Rece
         NO_SHOW_SWEEP_INTERVAL,
         stop.clone(),
         |state| async move { sweep_no_shows(&state).await.map(|_| ()) },
+    ));
+    // ratings: overdue follow-ups are warned, unrated events defaulted where a region says so
+    tokio::spawn(leased_loop(
+        state.clone(),
+        "ratings-sweep",
+        RATINGS_SWEEP_INTERVAL,
+        stop.clone(),
+        |state| async move {
+            crate::ratings::sweep_overdue(&state).await?;
+            crate::ratings::default_unrated(&state).await.map(|_| ())
+        },
     ));
     tokio::spawn(leased_loop(
         state,

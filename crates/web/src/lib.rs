@@ -23,6 +23,8 @@ pub mod uploads;
 pub mod workflows;
 // rollout
 pub mod rollout;
+// ratings
+pub mod ratings;
 
 pub use state::{AppState, Infra, WebSettings};
 

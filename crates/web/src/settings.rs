@@ -56,6 +56,10 @@ pub static REGISTRY: &[SettingInfo] = &[
     // queue: the call policy and the wait estimator
     SettingInfo::of::<onestop_domain::queue::QueuePolicySetting>(),
     SettingInfo::of::<onestop_domain::queue::EstimatorSetting>(),
+    // ratings
+    SettingInfo::of::<onestop_domain::rating::FollowUpSetting>(),
+    SettingInfo::of::<onestop_domain::rating::DefaultRatingSetting>(),
+    SettingInfo::of::<onestop_domain::rating::ScorecardSetting>(),
 ];
 
 pub fn info(key: &str) -> ApiResult<&'static SettingInfo> {

@@ -22,3 +22,5 @@ mod uploads;
 mod workflows;
 // rollout
 mod rollout;
+// ratings
+mod ratings;

@@ -587,6 +587,20 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/regions/{id}/rollout/template"),
     ("put", "/regions/{id}/rollout/template"),
     ("delete", "/regions/{id}/rollout/template"),
+    // ratings (issue 6)
+    ("get", "/ratings/tokens/{token}"),
+    ("post", "/ratings/tokens/{token}"),
+    ("get", "/ratings/tickets/{code}"),
+    ("post", "/ratings/tickets/{code}"),
+    ("get", "/ratings/pad"),
+    ("get", "/ratings/pad/events"),
+    ("post", "/ratings/pad/{token_id}"),
+    ("get", "/ratings/halls/{id}/followups"),
+    ("get", "/ratings/followups/{id}"),
+    ("post", "/ratings/followups/{id}/appeal"),
+    ("post", "/ratings/followups/{id}/steps/{step}"),
+    ("get", "/ratings/dashboard"),
+    ("get", "/ratings/dashboard/export/{format}"),
 ];
 
 /// Public reads that answer an anonymous request with data, by design.

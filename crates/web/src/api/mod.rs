@@ -21,6 +21,8 @@ pub mod uploads;
 pub mod workflows;
 // rollout
 pub mod rollout;
+// ratings
+pub mod ratings;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -65,6 +67,8 @@ pub fn router() -> Router<AppState> {
         .merge(workflows::router())
         // rollout
         .merge(rollout::router())
+        // ratings
+        .merge(ratings::router())
 }
 
 #[derive(OpenApi)]
@@ -117,6 +121,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(workflows::WorkflowsDoc::openapi());
     // rollout
     doc.merge(rollout::RolloutDoc::openapi());
+    // ratings
+    doc.merge(ratings::RatingsDoc::openapi());
     utoipa::Modify::modify(&ExtractorErrors, &mut doc);
     doc
 }

@@ -660,6 +660,8 @@ pub async fn ticket_action(
     let actor = p.actor();
     let pp = p.clone();
     let policy = policy_of(state, hall.region_id).await?;
+    // ratings: the leaf the finished service counts in
+    let department_id = win.department_id.unwrap_or(0);
     state
         .store
         .write(move |tx| {
@@ -748,6 +750,21 @@ pub async fn ticket_action(
                     }),
                 )
                 .await?;
+                // ratings: the finish issues the ticket's rating token in this transaction
+                if action == WindowAction::Finish {
+                    crate::ratings::on_service_finished(
+                        tx,
+                        &row,
+                        t.called_at,
+                        t.service_started_at,
+                        window_id,
+                        department_id,
+                        pp.user.id,
+                        hall.region_id,
+                        now,
+                    )
+                    .await?;
+                }
                 match announce {
                     Some(kind) => {
                         notify(
