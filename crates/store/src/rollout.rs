@@ -257,10 +257,11 @@ pub async fn derived_template(conn: &mut AnyConnection, region_id: i64) -> Resul
             days: 7,
         });
     }
-    let rows = sqlx::query("SELECT kind, name, window_id FROM devices WHERE hall_id = $1 AND revoked_at IS NULL ORDER BY id")
-        .bind(hall_id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows =
+        sqlx::query("SELECT kind, name, window_id FROM devices WHERE hall_id = $1 AND revoked_at IS NULL ORDER BY id")
+            .bind(hall_id)
+            .fetch_all(&mut *conn)
+            .await?;
     t.devices = rows
         .iter()
         .map(|r| {
