@@ -29,6 +29,8 @@ pub mod certs;
 pub mod queue;
 pub mod settings;
 pub mod workflows;
+// ratings
+pub mod ratings;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -61,6 +63,8 @@ pub fn router() -> Router<AppState> {
         .merge(queue::router())
         .merge(booking::router())
         .merge(settings::router())
+        // ratings
+        .merge(ratings::router())
         .merge(workflows::router())
 }
 
