@@ -281,3 +281,53 @@ both_backends! {
         assert_eq!(f[0]["overdue"], true);
     }
 }
+
+both_backends! {
+    async fn the_pad_page_the_public_form_and_the_dashboard_page(app: TestApp) {
+        let (hall, w1) = luoping(&app).await;
+        let kiosk = pair(&app, hall, "kiosk", None).await;
+        let pad = pair(&app, hall, "pad", Some(w1)).await;
+        let clerk = app.token("luoping.clerk").await;
+        clerk.post(&format!("/api/v1/queue/windows/{w1}/open"), &json!({})).await;
+
+        // The pad's full-screen page, and it is for pads only.
+        let res = device(&app, reqwest::Method::GET, "/device/pad", &pad).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("/api/v1/ratings/pad/events") && html.contains("非常不满意"), "{html}");
+        let res = device(&app, reqwest::Method::GET, "/device/pad", &kiosk).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+        // The public form from the ticket's QR works without JavaScript.
+        let code = serve_one(&app, &kiosk, &clerk, w1).await;
+        let res = TestApp::client().get(app.url(&format!("/rate/t/{code}"))).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.text().await.unwrap().contains("服务态度"));
+        let form = |fields: &[(&str, &str)]| {
+            let fields: Vec<(String, String)> = fields.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect();
+            TestApp::client().post(app.url(&format!("/rate/t/{code}"))).form(&fields)
+        };
+        let res = form(&[("level", "5"), ("text", "")]).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(res.text().await.unwrap().contains("请写明原因"));
+        let s = app.login("luoping.manager").await;
+        let res = s.form(&format!("/rate/t/{code}"), &[("level", "1")]).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "a staff session cannot rate on the page either");
+        let res = form(&[("level", "2"), ("dim_service_attitude", "1"), ("text", "很好")]).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        assert!(res.text().await.unwrap().contains("感谢您的评价"));
+        let res = form(&[("level", "1")]).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CONFLICT, "twice: refused, and the page says it was rated");
+        assert!(res.text().await.unwrap().contains("本次服务已评价"));
+        let res = TestApp::client().get(app.url("/rate/t/nothing-here")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+        // The supervision page with its chart data.
+        let sup = app.login("jingjiang.supervisor").await;
+        let res = sup.get(&format!("/supervision/dashboard?scope=hall&id={hall}&from=2026-03-16&to=2026-03-18")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("echarts-5.6.0.min.js") && html.contains("\"visitors\":[0,0,1]"), "{html}");
+        assert!(html.contains("100.0%"), "satisfaction of the day: {html}");
+    }
+}

@@ -31,6 +31,8 @@ pub mod settings;
 // rollout
 pub mod rollout;
 pub mod workflows;
+// ratings
+pub mod ratings;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -63,6 +65,8 @@ pub fn router() -> Router<AppState> {
         .merge(queue::router())
         .merge(booking::router())
         .merge(settings::router())
+        // ratings
+        .merge(ratings::router())
         .merge(workflows::router())
         // rollout
         .merge(rollout::router())
