@@ -26,6 +26,8 @@ pub mod uploads;
 pub mod users;
 pub mod workflows;
 mod writer;
+// cases
+pub mod cases;
 
 pub use error::StoreError;
 pub use sqlx::AnyConnection as Conn;
