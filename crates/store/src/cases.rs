@@ -871,3 +871,12 @@ pub async fn awaiting_intake_before(conn: &mut AnyConnection, day: &str, limit: 
         .await?,
     )
 }
+
+pub async fn set_step_warning(tx: &mut Tx, step_id: i64, level: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE case_steps SET warning = $1 WHERE id = $2")
+        .bind(level)
+        .bind(step_id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}

@@ -21,6 +21,8 @@ pub mod settings;
 pub mod state;
 pub mod uploads;
 pub mod workflows;
+// cases
+pub mod cases;
 
 pub use state::{AppState, Infra, WebSettings};
 

@@ -51,7 +51,11 @@ impl SettingInfo {
 
 /// Every configurable rule. A module that adds a setting adds one line here, plus its labels
 /// (`settings.<key>.title`, `settings.<key>.<field>`) in the message catalogue.
-pub static REGISTRY: &[SettingInfo] = &[SettingInfo::of::<onestop_domain::queue::NoShowSetting>()];
+pub static REGISTRY: &[SettingInfo] = &[
+    SettingInfo::of::<onestop_domain::queue::NoShowSetting>(),
+    // cases
+    SettingInfo::of::<onestop_domain::case_clock::CaseRulesSetting>(),
+];
 
 pub fn info(key: &str) -> ApiResult<&'static SettingInfo> {
     REGISTRY

@@ -19,6 +19,8 @@ pub mod queue;
 pub mod settings;
 pub mod uploads;
 pub mod workflows;
+// cases
+pub mod cases;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -61,6 +63,8 @@ pub fn router() -> Router<AppState> {
         .merge(uploads::router())
         .merge(settings::router())
         .merge(workflows::router())
+        // cases
+        .merge(cases::router())
 }
 
 #[derive(OpenApi)]
@@ -111,6 +115,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(catalogue::CatalogueDoc::openapi());
     doc.merge(settings::SettingsDoc::openapi());
     doc.merge(workflows::WorkflowsDoc::openapi());
+    // cases
+    doc.merge(cases::CasesDoc::openapi());
     utoipa::Modify::modify(&ExtractorErrors, &mut doc);
     doc
 }

@@ -29,6 +29,8 @@ pub mod certs;
 pub mod queue;
 pub mod settings;
 pub mod workflows;
+// cases
+pub mod cases;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -62,6 +64,8 @@ pub fn router() -> Router<AppState> {
         .merge(booking::router())
         .merge(settings::router())
         .merge(workflows::router())
+        // cases
+        .merge(cases::router())
 }
 
 // ---- cookies ---------------------------------------------------------------------------------
