@@ -30,6 +30,8 @@ pub mod ratings;
 mod writer;
 // rollout
 pub mod rollout;
+// cases
+pub mod cases;
 
 pub use error::StoreError;
 pub use sqlx::AnyConnection as Conn;

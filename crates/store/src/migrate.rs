@@ -36,6 +36,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "region_settings",
         sql: include_str!("../migrations/0005_region_settings.sql"),
     },
+    // cases
+    Migration {
+        version: 6,
+        name: "cases",
+        sql: include_str!("../migrations/0006_cases.sql"),
+    },
     Migration {
         version: 7,
         name: "workflows_calendars",

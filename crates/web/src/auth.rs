@@ -73,7 +73,7 @@ pub struct Grant {
 }
 
 impl Grant {
-    fn from_row(row: GrantRow) -> Option<Self> {
+    pub(crate) fn from_row(row: GrantRow) -> Option<Self> {
         Some(Self {
             role: Role::parse(&row.role).ok()?,
             region_id: row.region_id,

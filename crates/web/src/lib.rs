@@ -25,6 +25,8 @@ pub mod workflows;
 pub mod rollout;
 // ratings
 pub mod ratings;
+// cases
+pub mod cases;
 
 pub use state::{AppState, Infra, WebSettings};
 

@@ -60,6 +60,8 @@ pub static REGISTRY: &[SettingInfo] = &[
     SettingInfo::of::<onestop_domain::rating::FollowUpSetting>(),
     SettingInfo::of::<onestop_domain::rating::DefaultRatingSetting>(),
     SettingInfo::of::<onestop_domain::rating::ScorecardSetting>(),
+    // cases
+    SettingInfo::of::<onestop_domain::case_clock::CaseRulesSetting>(),
 ];
 
 pub fn info(key: &str) -> ApiResult<&'static SettingInfo> {

@@ -24,3 +24,5 @@ mod workflows;
 mod rollout;
 // ratings
 mod ratings;
+// cases
+mod cases;

@@ -601,6 +601,20 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/ratings/followups/{id}/steps/{step}"),
     ("get", "/ratings/dashboard"),
     ("get", "/ratings/dashboard/export/{format}"),
+    // cases
+    ("get", "/cases"),
+    ("post", "/cases"),
+    ("post", "/cases/phone-codes"),
+    ("post", "/cases/follow"),
+    ("get", "/cases/{id}"),
+    ("post", "/cases/{id}/intake"),
+    ("post", "/cases/{id}/act"),
+    ("post", "/cases/{id}/clock"),
+    ("post", "/cases/{id}/reveal"),
+    ("get", "/inbox"),
+    ("post", "/case-steps/{id}/claim"),
+    ("post", "/case-steps/{id}/assign"),
+    ("post", "/case-steps/reassign"),
 ];
 
 /// Public reads that answer an anonymous request with data, by design.

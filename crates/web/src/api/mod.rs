@@ -23,6 +23,8 @@ pub mod workflows;
 pub mod rollout;
 // ratings
 pub mod ratings;
+// cases
+pub mod cases;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -69,6 +71,8 @@ pub fn router() -> Router<AppState> {
         .merge(rollout::router())
         // ratings
         .merge(ratings::router())
+        // cases
+        .merge(cases::router())
 }
 
 #[derive(OpenApi)]
@@ -123,6 +127,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(rollout::RolloutDoc::openapi());
     // ratings
     doc.merge(ratings::RatingsDoc::openapi());
+    // cases
+    doc.merge(cases::CasesDoc::openapi());
     utoipa::Modify::modify(&ExtractorErrors, &mut doc);
     doc
 }

@@ -33,6 +33,8 @@ pub mod rollout;
 pub mod workflows;
 // ratings
 pub mod ratings;
+// cases
+pub mod cases;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -70,6 +72,8 @@ pub fn router() -> Router<AppState> {
         .merge(workflows::router())
         // rollout
         .merge(rollout::router())
+        // cases
+        .merge(cases::router())
 }
 
 // ---- cookies ---------------------------------------------------------------------------------
