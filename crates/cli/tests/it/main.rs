@@ -20,3 +20,5 @@ mod security;
 mod settings;
 mod uploads;
 mod workflows;
+// bench (issue 8)
+mod durability;
