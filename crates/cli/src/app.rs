@@ -103,6 +103,15 @@ pub async fn open_store(config: &Config, migrate: bool) -> Result<Store> {
             onestop_store::redact_url(config.database.url.expose())
         )
     })?;
+    // Before anything is written (migrations included): kill -9 keeps the page cache, so only the
+    // sync settings tell whether an acknowledged commit would survive a power loss.
+    let durability = store.durability().await?;
+    if !durability.durable {
+        bail!(
+            "the database is not configured for durable commits ({}); refusing to start",
+            durability.description
+        );
+    }
     let version = store.schema_version().await?;
     let known = onestop_store::migrate::known_version();
     if version > known {
@@ -118,13 +127,6 @@ pub async fn open_store(config: &Config, migrate: bool) -> Result<Store> {
         }
     } else {
         store.check_schema(false).await?;
-    }
-    let durability = store.durability().await?;
-    if !durability.durable {
-        bail!(
-            "the database is not configured for durable commits ({}); refusing to start",
-            durability.description
-        );
     }
     tracing::info!(backend = store.backend().name(), durability = %durability.description, "database ready");
     Ok(store)

@@ -26,3 +26,5 @@ mod rollout;
 mod ratings;
 // cases
 mod cases;
+// bench (issue 8)
+mod durability;
