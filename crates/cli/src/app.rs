@@ -188,6 +188,8 @@ pub async fn serve(
     let checkpoint_file =
         (!config.audit.checkpoint_file.is_empty()).then(|| config.audit.checkpoint_file.clone().into());
     onestop_web::notify::spawn(state.clone(), notifier, stop_rx.clone());
+    // cases: deemed acceptance and warnings, each under a lease
+    onestop_web::cases::sweep::spawn(state.clone(), stop_rx.clone());
     onestop_web::jobs::spawn(
         state,
         CheckpointSettings {

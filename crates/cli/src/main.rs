@@ -2,6 +2,7 @@
 mod app;
 mod backup;
 mod config;
+mod rollout_cmd;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -75,6 +76,40 @@ enum Command {
     /// The working-day calendar: load a year's statutory arrangement, list what is loaded.
     #[command(subcommand)]
     Calendar(CalendarCommand),
+    /// Roll a region's model out (推广): switch on its services in the targets (their values stay
+    /// inherited live) and create from its template the windows, queue categories, appointment
+    /// slots, devices and staff accounts each target's hall needs. Each target is one transaction;
+    /// a second run changes nothing. Exit status 1 if any target was refused or failed.
+    Rollout {
+        /// Source region code, e.g. 990100.
+        #[arg(long, required_unless_present = "resume")]
+        from: Option<String>,
+        /// `children`, or region codes separated by commas.
+        #[arg(long, required_unless_present = "resume")]
+        to: Option<String>,
+        /// Show what would be done, per target, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Remove the targets' own overrides of the model (services switched off, overridden
+        /// values, own workflows, own settings) so that they inherit again.
+        #[arg(long)]
+        reset_overrides: bool,
+        /// Staff accounts to create: a CSV file `region,username,display_name,role,department`.
+        #[arg(long)]
+        staff_csv: Option<PathBuf>,
+        /// Apply at most N targets now; the run stays resumable (`--resume RUN`).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Resume run RUN (pending and failed targets; applied ones are skipped).
+        #[arg(long, conflicts_with_all = ["from", "to", "dry_run"])]
+        resume: Option<i64>,
+        /// Act as this account (its grants decide which targets are in scope) instead of the system.
+        #[arg(long = "as")]
+        as_user: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Verify an e-certificate file. Exit status 0: valid; 1: invalid (the reason is printed);
     /// 2: it could not be checked (unreadable file, no database).
     Verify {
@@ -331,6 +366,34 @@ async fn run(cli: Cli) -> Result<()> {
         Command::User(cmd) => user_command(&cfg, cmd).await,
         Command::Audit(cmd) => audit_command(&cfg, cmd).await,
         Command::Calendar(cmd) => calendar_command(&cfg, cmd).await,
+        // rollout
+        Command::Rollout {
+            from,
+            to,
+            dry_run,
+            reset_overrides,
+            staff_csv,
+            limit,
+            resume,
+            as_user,
+            json,
+        } => {
+            let args = rollout_cmd::Args {
+                from,
+                to,
+                dry_run,
+                reset_overrides,
+                staff_csv,
+                limit,
+                resume,
+                as_user,
+                json,
+            };
+            let state = cli_state(&cfg).await?;
+            let result = rollout_cmd::run(&state, args).await;
+            state.store.close().await;
+            result
+        }
         Command::Verify { file, .. } => {
             let text = match std::fs::read_to_string(&file) {
                 Ok(t) => t,

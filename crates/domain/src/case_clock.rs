@@ -598,6 +598,47 @@ pub fn deemed_acceptance(
     Ok(DeemedAcceptance::Pending { notice_due: due })
 }
 
+/// The configurable numbers of the case rules, a region setting (`cases.rules`): the yellow
+/// warning threshold in working days (DESIGN.md "Promised vs legal limit") and the intake notice
+/// window after which an application counts as accepted (《行政许可法》§32: 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseRules {
+    pub warning_threshold_days: u32,
+    pub notice_window_days: u32,
+}
+
+/// The region setting holding [`CaseRules`].
+pub struct CaseRulesSetting;
+
+impl crate::settings::Setting for CaseRulesSetting {
+    const KEY: &'static str = "cases.rules";
+    type Value = CaseRules;
+    fn default_value() -> CaseRules {
+        CaseRules {
+            warning_threshold_days: WarningThreshold::default().0,
+            notice_window_days: NOTICE_WINDOW_WORKING_DAYS,
+        }
+    }
+    fn validate(v: &CaseRules) -> Result<(), DomainError> {
+        if v.warning_threshold_days > 30 {
+            return Err(DomainError::invalid(
+                "warning_threshold_out_of_range",
+                "warning_threshold_days",
+                "预警阈值须在 0 到 30 个工作日之间",
+            ));
+        }
+        if v.notice_window_days == 0 || v.notice_window_days > NOTICE_WINDOW_WORKING_DAYS {
+            return Err(DomainError::invalid(
+                "notice_window_out_of_range",
+                "notice_window_days",
+                "一次性告知期限须在 1 到 5 个工作日之间（《行政许可法》第三十二条）",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

@@ -19,5 +19,9 @@ pub mod role;
 pub mod settings;
 pub mod workflow;
 pub mod workflow_draft;
+// rollout
+pub mod rollout;
+// ratings
+pub mod rating;
 
 pub use error::DomainError;

@@ -25,7 +25,13 @@ pub mod tokens;
 pub mod uploads;
 pub mod users;
 pub mod workflows;
+// ratings
+pub mod ratings;
 mod writer;
+// rollout
+pub mod rollout;
+// cases
+pub mod cases;
 
 pub use error::StoreError;
 pub use sqlx::AnyConnection as Conn;

@@ -36,10 +36,28 @@ const MIGRATIONS: &[Migration] = &[
         name: "region_settings",
         sql: include_str!("../migrations/0005_region_settings.sql"),
     },
+    // cases
+    Migration {
+        version: 6,
+        name: "cases",
+        sql: include_str!("../migrations/0006_cases.sql"),
+    },
     Migration {
         version: 7,
         name: "workflows_calendars",
         sql: include_str!("../migrations/0007_workflows_calendars.sql"),
+    },
+    // ratings
+    Migration {
+        version: 9,
+        name: "ratings",
+        sql: include_str!("../migrations/0009_ratings.sql"),
+    },
+    // rollout
+    Migration {
+        version: 10,
+        name: "rollout",
+        sql: include_str!("../migrations/0010_rollout.sql"),
     },
 ];
 

@@ -166,20 +166,17 @@ pub async fn lock_window(
     hall_id: i64,
     at: jiff::Timestamp,
 ) -> Result<WindowFloorRow, StoreError> {
+    // One statement creates the status row if missing and touches it otherwise; on PostgreSQL
+    // the update takes the row lock that lines up concurrent actions at this window.
     sqlx::query(
         "INSERT INTO window_status (window_id, hall_id, state, updated_at) VALUES ($1, $2, 'closed', $3)
-         ON CONFLICT (window_id) DO NOTHING",
+         ON CONFLICT (window_id) DO UPDATE SET updated_at = excluded.updated_at",
     )
     .bind(window_id)
     .bind(hall_id)
     .bind(ms(at))
     .execute(tx.conn())
     .await?;
-    sqlx::query("UPDATE window_status SET updated_at = $1 WHERE window_id = $2")
-        .bind(ms(at))
-        .bind(window_id)
-        .execute(tx.conn())
-        .await?;
     floor_window(tx.conn(), window_id).await
 }
 
@@ -225,7 +222,7 @@ pub async fn next_number(tx: &mut Tx, hall_id: i64, day: &str, prefix: &str) -> 
 }
 
 /// A ticket as stored, with its current category's prefix.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct TicketRow {
     pub id: i64,
     pub hall_id: i64,
@@ -566,7 +563,14 @@ pub async fn count(
         .copied()
         .chain(hist_cols.iter().map(String::as_str))
         .collect();
-    let placeholders: Vec<String> = (0..all.len() + 2).map(|i| format!("${}", i + 6)).collect();
+    // Both buckets (hour and day) in one statement: one round trip instead of two.
+    let per_row = 5 + all.len() + 2;
+    let rows: Vec<String> = (0..2)
+        .map(|r| {
+            let ph: Vec<String> = (1..=per_row).map(|i| format!("${}", r * per_row + i)).collect();
+            format!("({})", ph.join(", "))
+        })
+        .collect();
     let adds: Vec<String> = all
         .iter()
         .map(|c| format!("{c} = queue_counters.{c} + excluded.{c}"))
@@ -576,16 +580,17 @@ pub async fn count(
     };
     let sql = format!(
         "INSERT INTO queue_counters (hall_id, window_id, category_id, bucket, bucket_start, {}, wait_max_ms, service_max_ms)
-         VALUES ($1, $2, $3, $4, $5, {})
+         VALUES {}
          ON CONFLICT (hall_id, window_id, category_id, bucket, bucket_start) DO UPDATE SET {}, {}, {}",
         all.join(", "),
-        placeholders.join(", "),
+        rows.join(", "),
         adds.join(", "),
         max("wait_max_ms"),
         max("service_max_ms"),
     );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for (bucket, start) in [("hour", hour_start), ("day", ms(day_start))] {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+        q = q
             .bind(hall_id)
             .bind(window_id.unwrap_or(0))
             .bind(category_id)
@@ -604,8 +609,8 @@ pub async fn count(
             q = q.bind(*v);
         }
         q = q.bind(d.wait_ms.unwrap_or(0)).bind(d.service_ms.unwrap_or(0));
-        q.execute(tx.conn()).await?;
     }
+    q.execute(tx.conn()).await?;
     Ok(())
 }
 
@@ -900,6 +905,41 @@ pub async fn sweep_no_shows(tx: &mut Tx, before: jiff::Timestamp, at: jiff::Time
     )
     .bind(ms(at))
     .bind(ms(before))
+    .execute(tx.conn())
+    .await?
+    .rows_affected())
+}
+
+/// Halls with bookings never checked in whose slot ended before `before`: (hall id, region id).
+/// The sweep asks each hall's region for its late grace (`queue.policy`).
+pub async fn halls_with_unswept_bookings<'e, E: Executor<'e, Database = Any>>(
+    ex: E,
+    before: jiff::Timestamp,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT DISTINCT s.hall_id, h.region_id FROM appointments a
+         JOIN appointment_slots s ON s.id = a.slot_id JOIN halls h ON h.id = s.hall_id
+         WHERE a.state = 'booked' AND s.ends_at < $1 ORDER BY s.hall_id",
+    )
+    .bind(ms(before))
+    .fetch_all(ex)
+    .await?)
+}
+
+/// `sweep_no_shows` for the bookings of one hall.
+pub async fn sweep_no_shows_of_hall(
+    tx: &mut Tx,
+    hall_id: i64,
+    before: jiff::Timestamp,
+    at: jiff::Timestamp,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "UPDATE appointments SET state = 'no_show', updated_at = $1
+         WHERE state = 'booked' AND slot_id IN (SELECT id FROM appointment_slots WHERE ends_at < $2 AND hall_id = $3)",
+    )
+    .bind(ms(at))
+    .bind(ms(before))
+    .bind(hall_id)
     .execute(tx.conn())
     .await?
     .rows_affected())

@@ -1,7 +1,10 @@
 //! The write path. Every business write is one transaction that also appends its audit entry.
 //! On SQLite one task owns the only write connection and commits concurrent jobs in batches
 //! (group commit): each job runs inside a savepoint, so a failing job rolls back alone, and
-//! every job in a batch is acknowledged only after the batch's durable COMMIT.
+//! every job in a batch is acknowledged only after the batch's durable COMMIT. The SQLite writer
+//! runs on its own OS thread (its own single-threaded runtime), so that its many short statement
+//! round trips never wait behind request tasks on the shared runtime, and it appends the audit
+//! entries of a whole batch at once.
 use crate::{Backend, Notification, StoreError};
 use futures::future::BoxFuture;
 use onestop_domain::audit::AuditKey;
@@ -15,6 +18,8 @@ pub struct Tx {
     pub(crate) backend: Backend,
     pub(crate) audit_key: Arc<AuditKey>,
     pub(crate) notes: Vec<Notification>,
+    /// Audit entries recorded by the jobs of this transaction, appended just before COMMIT.
+    pub(crate) audit_pending: Vec<crate::audit::AuditEntry>,
 }
 
 impl Tx {
@@ -99,7 +104,20 @@ impl Writer {
         let queue = match backend {
             Backend::Sqlite => {
                 let (tx, rx) = mpsc::channel::<Box<dyn WriteJob>>(max_batch * 8);
-                tokio::spawn(run_batches(pool.clone(), rx, max_batch, audit_key.clone()));
+                let (p, key) = (pool.clone(), audit_key.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("onestop-writer".into())
+                    .spawn(
+                        move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                            Ok(rt) => rt.block_on(run_batches(p, rx, max_batch, key)),
+                            // Without a runtime the receiver drops here and every write fails
+                            // with WriterStopped: loud, and nothing is half-written.
+                            Err(e) => tracing::error!(error = %e, "cannot start the writer thread's runtime"),
+                        },
+                    );
+                if let Err(e) = spawned {
+                    tracing::error!(error = %e, "cannot start the writer thread");
+                }
                 Some(tx)
             }
             Backend::Postgres => None,
@@ -146,9 +164,14 @@ impl Writer {
                         backend,
                         audit_key: key,
                         notes: Vec::new(),
+                        audit_pending: Vec::new(),
                     };
                     if let Some(done) = job.run(&mut tx).await {
                         let notes = std::mem::take(&mut tx.notes);
+                        if let Err(e) = crate::audit::flush_audit(&mut tx).await {
+                            let _ = tx.tx.rollback().await;
+                            return done(Err(e));
+                        }
                         match tx.tx.commit().await {
                             Ok(()) => done(Ok(notes)),
                             Err(e) => done(Err(e.into())),
@@ -194,12 +217,14 @@ async fn commit_batch(pool: &AnyPool, jobs: Vec<Box<dyn WriteJob>>, audit_key: &
         backend: Backend::Sqlite,
         audit_key: audit_key.clone(),
         notes: Vec::new(),
+        audit_pending: Vec::new(),
     };
     let single = jobs.len() == 1;
     let mut done: Vec<(Completion, Vec<Notification>)> = Vec::with_capacity(jobs.len());
     let mut jobs = jobs.into_iter();
     let mut broken: Option<String> = None;
     for job in jobs.by_ref() {
+        let audit_mark = tx.audit_pending.len();
         if !single && let Err(e) = tx.tx.execute("SAVEPOINT job").await {
             broken = Some(e.to_string());
             job.abort(StoreError::Database(e));
@@ -217,6 +242,7 @@ async fn commit_batch(pool: &AnyPool, jobs: Vec<Box<dyn WriteJob>>, audit_key: &
             }
             None => {
                 tx.notes.clear();
+                tx.audit_pending.truncate(audit_mark);
                 if single {
                     break;
                 }
@@ -229,6 +255,12 @@ async fn commit_batch(pool: &AnyPool, jobs: Vec<Box<dyn WriteJob>>, audit_key: &
                 }
             }
         }
+    }
+    if broken.is_none()
+        && !done.is_empty()
+        && let Err(e) = crate::audit::flush_audit(&mut tx).await
+    {
+        broken = Some(e.to_string());
     }
     if let Some(msg) = broken {
         // The transaction cannot be trusted any more: fail every job that is part of it.

@@ -73,7 +73,7 @@ pub struct Grant {
 }
 
 impl Grant {
-    fn from_row(row: GrantRow) -> Option<Self> {
+    pub(crate) fn from_row(row: GrantRow) -> Option<Self> {
         Some(Self {
             role: Role::parse(&row.role).ok()?,
             region_id: row.region_id,
@@ -400,6 +400,25 @@ impl FromRequestParts<AppState> for DeviceAuth {
         }
         Ok(DeviceAuth(device))
     }
+}
+
+/// The principal of an account acting from the CLI (`--as USERNAME`): its own grants, audited
+/// under its name.
+pub async fn principal_of(state: &crate::state::AppState, user: User) -> ApiResult<Principal> {
+    let grants = onestop_store::users::grants(state.store.read(), user.id)
+        .await?
+        .into_iter()
+        .filter_map(Grant::from_row)
+        .collect();
+    Ok(Principal {
+        user,
+        grants,
+        credential: Credential::Session {
+            token_hash: String::new(),
+            csrf: String::new(),
+            last_seen_ms: i64::MAX,
+        },
+    })
 }
 
 /// The principal the CLI and the demo seed act as: a system administrator over every region,

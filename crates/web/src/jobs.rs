@@ -54,20 +54,35 @@ pub(crate) async fn leased_loop<F, Fut>(
 pub const NO_SHOW_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Marks bookings that were never checked in as no-shows once their slot and the late grace
-/// (`QueuePolicy::appointment_late_grace`, the last moment the kiosk accepts them) are over.
-/// Returns how many were marked. This is what feeds the no-show rule that blocks booking.
+/// (`queue.policy` of the hall's region, `appointment_late_grace_min`: the last moment the kiosk
+/// accepts them) are over. Returns how many were marked. This is what feeds the no-show rule that
+/// blocks booking.
 pub async fn sweep_no_shows(state: &AppState) -> Result<u64, StoreError> {
     let now = state.clock.now();
-    let before = now - onestop_domain::queue::QueuePolicy::default().appointment_late_grace;
-    let n = state
-        .store
-        .write(move |tx| Box::pin(async move { onestop_store::queue::sweep_no_shows(tx, before, now).await }))
-        .await?;
+    // Every slot that ended before now is a candidate; each hall then applies its own grace.
+    let halls = onestop_store::queue::halls_with_unswept_bookings(state.store.read(), now).await?;
+    let mut n = 0;
+    for (hall_id, region_id) in halls {
+        let policy = crate::settings::effective::<onestop_domain::queue::QueuePolicySetting>(state, region_id)
+            .await
+            .map(|v| v.policy())
+            .unwrap_or_default();
+        let before = now - policy.appointment_late_grace;
+        n += state
+            .store
+            .write(move |tx| {
+                Box::pin(async move { onestop_store::queue::sweep_no_shows_of_hall(tx, hall_id, before, now).await })
+            })
+            .await?;
+    }
     if n > 0 {
         tracing::info!(marked = n, "appointment no-shows marked");
     }
     Ok(n)
 }
+
+/// How often overdue follow-ups and default ratings are swept (ratings).
+pub const RATINGS_SWEEP_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Starts the housekeeping jobs: audit checkpoints, expired sessions and rate-limit windows,
 /// and the appointment no-show sweep.
@@ -90,6 +105,17 @@ pub fn spawn(state: AppState, checkpoints: CheckpointSettings, stop: watch::Rece
         NO_SHOW_SWEEP_INTERVAL,
         stop.clone(),
         |state| async move { sweep_no_shows(&state).await.map(|_| ()) },
+    ));
+    // ratings: overdue follow-ups are warned, unrated events defaulted where a region says so
+    tokio::spawn(leased_loop(
+        state.clone(),
+        "ratings-sweep",
+        RATINGS_SWEEP_INTERVAL,
+        stop.clone(),
+        |state| async move {
+            crate::ratings::sweep_overdue(&state).await?;
+            crate::ratings::default_unrated(&state).await.map(|_| ())
+        },
     ));
     tokio::spawn(leased_loop(
         state,

@@ -21,6 +21,12 @@ pub mod settings;
 pub mod state;
 pub mod uploads;
 pub mod workflows;
+// rollout
+pub mod rollout;
+// ratings
+pub mod ratings;
+// cases
+pub mod cases;
 
 pub use state::{AppState, Infra, WebSettings};
 

@@ -51,7 +51,18 @@ impl SettingInfo {
 
 /// Every configurable rule. A module that adds a setting adds one line here, plus its labels
 /// (`settings.<key>.title`, `settings.<key>.<field>`) in the message catalogue.
-pub static REGISTRY: &[SettingInfo] = &[SettingInfo::of::<onestop_domain::queue::NoShowSetting>()];
+pub static REGISTRY: &[SettingInfo] = &[
+    SettingInfo::of::<onestop_domain::queue::NoShowSetting>(),
+    // queue: the call policy and the wait estimator
+    SettingInfo::of::<onestop_domain::queue::QueuePolicySetting>(),
+    SettingInfo::of::<onestop_domain::queue::EstimatorSetting>(),
+    // ratings
+    SettingInfo::of::<onestop_domain::rating::FollowUpSetting>(),
+    SettingInfo::of::<onestop_domain::rating::DefaultRatingSetting>(),
+    SettingInfo::of::<onestop_domain::rating::ScorecardSetting>(),
+    // cases
+    SettingInfo::of::<onestop_domain::case_clock::CaseRulesSetting>(),
+];
 
 pub fn info(key: &str) -> ApiResult<&'static SettingInfo> {
     REGISTRY

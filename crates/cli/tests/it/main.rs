@@ -20,5 +20,11 @@ mod security;
 mod settings;
 mod uploads;
 mod workflows;
+// rollout
+mod rollout;
+// ratings
+mod ratings;
+// cases
+mod cases;
 // bench (issue 8)
 mod durability;

@@ -657,3 +657,125 @@ both_backends! {
         assert_eq!(a.state, "cancelled");
     }
 }
+
+both_backends! {
+    /// The write path under concurrency (group commit on SQLite): jobs that fail after recording an
+    /// audit entry leave nothing, the ones beside them in the same batch all commit, and the region's
+    /// chain stays whole (every entry, no gap, every MAC).
+    async fn concurrent_writes_keep_the_chain_and_a_failing_job_rolls_back_alone(app: TestApp) {
+        use onestop_store::{StoreError, audit::AuditEntry};
+        let region = app.region_id("990121").await;
+        let before: i64 = sqlx::query_scalar("SELECT seq FROM audit_heads WHERE region_id = $1")
+            .bind(region).fetch_optional(app.store.read()).await.unwrap().unwrap_or(0);
+        let mut jobs = Vec::new();
+        for i in 0..40i64 {
+            let store = app.store.clone();
+            jobs.push(tokio::spawn(async move {
+                store.write(move |tx| Box::pin(async move {
+                    let fail = i % 3 == 0;
+                    tx.audit(AuditEntry {
+                        region_id: region,
+                        at: test_now(),
+                        actor: "test".into(),
+                        action: if fail { "test.fail" } else { "test.ok" },
+                        entity: "test",
+                        entity_id: i.to_string(),
+                        detail: json!({"i": i}),
+                    }).await?;
+                    sqlx::query("UPDATE regions SET name = name WHERE id = $1").bind(region).execute(tx.conn()).await?;
+                    if fail {
+                        return Err(StoreError::conflict("test_fail", "fails on purpose"));
+                    }
+                    Ok::<_, StoreError>(i)
+                })).await
+            }));
+        }
+        let mut ok = 0;
+        for (i, j) in jobs.into_iter().enumerate() {
+            match j.await.unwrap() {
+                Ok(v) => { assert_eq!(v, i as i64); assert!(i % 3 != 0); ok += 1; }
+                Err(e) => { assert!(i % 3 == 0, "job {i} failed: {e:?}"); assert!(matches!(e, StoreError::Conflict { code: "test_fail", .. })); }
+            }
+        }
+        assert_eq!(ok, 26);
+        let count = |action: &'static str| {
+            let read = app.store.read().clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log WHERE action = $1")
+                    .bind(action).fetch_one(&read).await.unwrap()
+            }
+        };
+        assert_eq!(count("test.ok").await, 26);
+        assert_eq!(count("test.fail").await, 0, "a failed job leaves no audit entry");
+        let after: i64 = sqlx::query_scalar("SELECT seq FROM audit_heads WHERE region_id = $1")
+            .bind(region).fetch_one(app.store.read()).await.unwrap();
+        assert_eq!(after - before, 26, "one seq per kept entry, no gap");
+        let report = app.store.audit_verify(None).await.unwrap();
+        assert!(report.faults.is_empty(), "{:?}", report.faults);
+    }
+}
+
+both_backends! {
+    /// The call policy and the estimator follow the region settings in force at the hall
+    /// (`queue.policy`, `queue.estimator`), and values that would break them are refused.
+    async fn policy_and_estimator_follow_the_region_settings(app: TestApp) {
+        let (hall, ws) = luoping(&app).await;
+        let (_, kiosk) = paired(&app, hall, "kiosk").await;
+        let clerk = app.token("luoping.clerk").await;
+        let admin = app.token("jiuan.admin").await;
+        let city = app.region_id("990100").await;
+        let w1 = window(&ws, "1");
+        assert_eq!(clerk.post(&format!("/api/v1/queue/windows/{w1}/open"), &json!({})).await.status(), StatusCode::OK);
+
+        // The estimator's default service time (no samples yet) set at the city: 20 minutes.
+        let admin = &admin;
+        let put = |key: &'static str, v: Value| async move {
+            admin.put(&format!("/api/v1/regions/{city}/settings/{key}"), &v).await
+        };
+        let res = put("queue.estimator", json!({"max_samples": 40, "ewma_alpha_pct": 10, "clip_medians": 3, "default_service_min": 20, "in_progress_pct": 50})).await;
+        assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+        let t1: Value = kiosk_take(&app, &kiosk, "A").await.json().await.unwrap();
+        let follow = |code: String| {
+            let url = app.url(&format!("/api/v1/queue/tickets/{code}"));
+            async move {
+                let v: Value = TestApp::client().get(url).send().await.unwrap().json().await.unwrap();
+                v["estimated_wait_min"].as_i64().unwrap()
+            }
+        };
+        let code = t1["code"].as_str().unwrap().to_owned();
+        let long = follow(code.clone()).await;
+        assert_eq!(Some(long), t1["estimated_wait_min"].as_i64());
+        // The same ticket, the same line, with the default back at 8 minutes: a shorter estimate.
+        let res = put("queue.estimator", json!({"max_samples": 40, "ewma_alpha_pct": 10, "clip_medians": 3, "default_service_min": 8, "in_progress_pct": 50})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let short = follow(code).await;
+        assert!(long > short && long >= 2 * short, "20-minute default {long} min, 8-minute default {short} min");
+
+        // No recalls allowed at the city: the clerk must mark a no-show instead.
+        let res = put("queue.policy", json!({"max_wait_min": 30, "appointment_early_grace_min": 15, "appointment_late_grace_min": 10, "max_recalls": 0})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let called: Value = clerk.post(&format!("/api/v1/queue/windows/{w1}/call-next"), &json!({})).await.json().await.unwrap();
+        let tid = called["ticket"]["id"].as_i64().unwrap();
+        let res = clerk.post(&format!("/api/v1/queue/windows/{w1}/tickets/{tid}/recall"), &json!({})).await;
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        let body: Value = res.json().await.unwrap();
+        assert!(body["code"].as_str().unwrap().contains("recall"), "{body}");
+
+        // Bad values: aging off (fairness), zero samples, a fraction above 100 %, unknown fields.
+        for (key, bad, code) in [
+            ("queue.policy", json!({"max_wait_min": 0, "appointment_early_grace_min": 15, "appointment_late_grace_min": 10, "max_recalls": 2}), "queue_policy_out_of_range"),
+            ("queue.policy", json!({"max_wait_min": 100000, "appointment_early_grace_min": 15, "appointment_late_grace_min": 10, "max_recalls": 2}), "queue_policy_out_of_range"),
+            ("queue.estimator", json!({"max_samples": 0, "ewma_alpha_pct": 10, "clip_medians": 3, "default_service_min": 8, "in_progress_pct": 50}), "estimator_out_of_range"),
+            ("queue.estimator", json!({"max_samples": 40, "ewma_alpha_pct": 10, "clip_medians": 3, "default_service_min": 8, "in_progress_pct": 150}), "estimator_out_of_range"),
+            ("queue.policy", json!({"max_wait_min": 30, "oops": 1}), "setting_invalid"),
+        ] {
+            let res = put(key, bad.clone()).await;
+            assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["code"], code, "{bad}");
+        }
+        // Still in force: the last good value (recall still refused).
+        let res = clerk.post(&format!("/api/v1/queue/windows/{w1}/tickets/{tid}/recall"), &json!({})).await;
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+    }
+}

@@ -110,9 +110,17 @@ async fn run(kind: Db, rounds: usize) {
 
     let backend = format!("{:?}", app.backend());
     // Unloaded: one task, one round at each window in turn (service time without queueing).
-    let (stats1, wall1, err1) = phase(&state, &sys, &windows, 1, 1).await;
+    let (stats1, wall1, err1) = phase(&state, &sys, &windows, 1, 1, None).await;
     // Loaded: every window a concurrent task, `rounds` rounds each (closed loop, 200 in flight).
-    let (stats, wall, errors) = phase(&state, &sys, &windows, windows.len(), rounds).await;
+    let (stats, wall, errors) = phase(&state, &sys, &windows, windows.len(), rounds, None).await;
+    // Paced: every window a task that starts a round every `period` (open loop at a set rate,
+    // staggered), the load a floor offers; far above a real one (10–20 operations a second).
+    let mut paced = Vec::new();
+    for rate in paced_rates() {
+        let period = Duration::from_secs_f64(windows.len() as f64 / rate);
+        let (st, w, e) = phase(&state, &sys, &windows, windows.len(), 2, Some(period)).await;
+        paced.push((format!("paced {rate:.0} rounds/s"), st, w, e));
+    }
     let (commit_rate, c50, c99) = raw_commit_rate(&app, 500).await;
     println!(
         "\n=== queue benchmark: {backend}, {} windows in {HALLS} halls ===",
@@ -120,7 +128,14 @@ async fn run(kind: Db, rounds: usize) {
     );
     println!("| backend | load | operation | count | ops/s | p50 ms | p99 ms |");
     println!("|---|---|---|---|---|---|---|");
-    for (label, st, w) in [("1 task", &stats1, wall1), ("200 tasks", &stats, wall)] {
+    let mut loads = vec![
+        ("1 task".to_owned(), &stats1, wall1),
+        ("200 tasks".to_owned(), &stats, wall),
+    ];
+    for (label, st, w, _) in &paced {
+        loads.push((label.clone(), st, *w));
+    }
+    for (label, st, w) in loads {
         for s in st {
             println!(
                 "| {backend} | {label} | {} | {} | {:.0} | {:.1} | {:.1} |",
@@ -146,16 +161,28 @@ async fn run(kind: Db, rounds: usize) {
         total as f64 / wall / commit_rate,
         errors + err1
     );
-    assert_eq!(errors + err1, 0, "every round completes");
+    let paced_errors: usize = paced.iter().map(|p| p.3).sum();
+    assert_eq!(errors + err1 + paced_errors, 0, "every round completes");
+}
+
+/// Offered loads of the paced phase, in rounds (4 operations each) per second over all windows;
+/// `ONESTOP_BENCH_RATES` (comma-separated) overrides them.
+fn paced_rates() -> Vec<f64> {
+    std::env::var("ONESTOP_BENCH_RATES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|r| r.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![25.0, 100.0])
 }
 
 /// Runs `rounds` rounds at every window with `tasks` concurrent tasks (window i in task i % tasks).
+/// With `period`, each task starts its rounds `period` apart (first one staggered by its index).
 async fn phase(
     state: &onestop_web::state::AppState,
     sys: &onestop_web::auth::Principal,
     windows: &[(i64, i64)],
     tasks: usize,
     rounds: usize,
+    period: Option<Duration>,
 ) -> (Vec<OpStats>, f64, usize) {
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -171,7 +198,11 @@ async fn phase(
         handles.push(tokio::spawn(async move {
             let mut lat: [Vec<Duration>; 4] = Default::default();
             let mut errors = 0usize;
-            for _ in 0..rounds {
+            let offset = period.map(|p| p.mul_f64(k as f64 / tasks as f64));
+            for round in 0..rounds {
+                if let (Some(p), Some(o)) = (period, offset) {
+                    tokio::time::sleep_until((started + o + p * round as u32).into()).await;
+                }
                 for &(hall_id, window_id) in &mine {
                     let t = Instant::now();
                     let taken = ops::take_ticket(

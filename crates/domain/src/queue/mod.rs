@@ -53,6 +53,14 @@
 //! simulation (lognormal service times, which the estimator does not assume, Poisson arrivals,
 //! several windows) through the real `choose_next` and reports the error of the estimates.
 //!
+//! # Region settings
+//!
+//! The numbers of the policy (`queue.policy`: `max_wait`, the appointment graces, `max_recalls`) and
+//! of the estimator (`queue.estimator`) are region settings, inherited down the region tree
+//! (`tuning.rs`). Their validation keeps `max_wait` between 1 and 240 minutes, so the fairness
+//! bound above holds for every value a region can store; the property test
+//! `fairness_holds_for_every_allowed_policy_setting` checks it over the whole allowed range.
+//!
 //! # Booking block
 //!
 //! `booking_blocked`: `max_no_shows` missed appointments within `within_days` days block booking for
@@ -64,6 +72,7 @@ mod no_show;
 mod policy;
 mod ticket;
 mod ticket_no;
+mod tuning;
 
 pub use estimate::{
     EstimatorConfig, EstimatorSimConfig, EstimatorSimReport, ServiceSample, SplitMix64, WaitEstimate,
@@ -75,6 +84,7 @@ pub use policy::{
 };
 pub use ticket::{PriorityGroup, Ticket, TicketAction, TicketSource, TicketState};
 pub use ticket_no::{CategoryPrefix, TicketNo};
+pub use tuning::{EstimatorSetting, EstimatorValue, MAX_WAIT_LIMIT_MIN, QueuePolicySetting, QueuePolicyValue};
 
 #[cfg(test)]
 mod tests;

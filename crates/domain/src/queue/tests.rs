@@ -402,3 +402,85 @@ fn without_aging_ordinary_tickets_starve() {
     let rows = run_floor(&aging, 120, &[1], &[Some(false), None, None]);
     assert!(rows.iter().filter(|r| r.2.is_some_and(|c| c < 120)).count() > 20);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Fairness for every policy a region can store: any value the `queue.policy` setting accepts
+    /// keeps the aging bound, under an endless stream of priority tickets.
+    #[test]
+    fn fairness_holds_for_every_allowed_policy_setting(
+        max_wait_min in 1u32..=crate::queue::MAX_WAIT_LIMIT_MIN,
+        early in 0u32..=120,
+        late in 0u32..=120,
+        recalls in 0u32..=10,
+        priority_per_minute in proptest::collection::vec(1u8..=2, 1..6),
+        ordinary in proptest::collection::vec(proptest::option::weighted(0.3, any::<bool>()), 1..12),
+    ) {
+        use crate::queue::{QueuePolicySetting, QueuePolicyValue};
+        use crate::settings::Setting;
+        let value = QueuePolicyValue {
+            max_wait_min,
+            appointment_early_grace_min: early,
+            appointment_late_grace_min: late,
+            max_recalls: recalls,
+        };
+        prop_assert!(QueuePolicySetting::validate(&value).is_ok());
+        let policy = value.policy();
+        // Long enough that a ticket taken in the first minutes must age before the stream stops.
+        let minutes = max_wait_min as usize + 40;
+        for (issued, ahead, called) in run_floor(&policy, minutes, &priority_per_minute, &ordinary) {
+            let called = called.expect("every ordinary ticket is called");
+            let bound = issued + max_wait_min as usize + ahead + 1;
+            prop_assert!(called <= bound, "taken {issued}, {ahead} ahead, called {called} > {bound}");
+        }
+    }
+
+    /// Values that would switch aging off (or make it meaningless) are refused, with the field named.
+    #[test]
+    fn the_policy_setting_refuses_an_unbounded_wait(max_wait_min in prop_oneof![Just(0u32), (crate::queue::MAX_WAIT_LIMIT_MIN + 1)..u32::MAX]) {
+        use crate::queue::{QueuePolicySetting, QueuePolicyValue};
+        let v = serde_json::to_value(QueuePolicyValue { max_wait_min, ..QueuePolicyValue::default() }).unwrap();
+        let err = crate::settings::parse::<QueuePolicySetting>(&v).unwrap_err();
+        prop_assert_eq!(err.code(), "queue_policy_out_of_range");
+    }
+
+    /// Every estimator value the setting accepts gives a finite, non-negative estimate that grows
+    /// with the line.
+    #[test]
+    fn every_allowed_estimator_setting_gives_a_sane_estimate(
+        max_samples in 1u32..=500,
+        alpha in 1u32..=100,
+        clip in 1u32..=20,
+        default_min in 1u32..=240,
+        in_progress in 0u32..=100,
+        durations in proptest::collection::vec(1i64..3_600, 0..60),
+        ahead in 0usize..50,
+    ) {
+        use crate::queue::{EstimatorSetting, EstimatorValue, ServiceSample, estimate_wait};
+        use crate::settings::Setting;
+        let v = EstimatorValue { max_samples, ewma_alpha_pct: alpha, clip_medians: clip, default_service_min: default_min, in_progress_pct: in_progress };
+        prop_assert!(EstimatorSetting::validate(&v).is_ok());
+        let cfg = v.config();
+        let samples: Vec<ServiceSample> = durations.iter().enumerate().map(|(i, d)| ServiceSample {
+            finished_at: now() + mins(i as i64),
+            duration: SignedDuration::from_secs(*d),
+        }).collect();
+        let w = vec![window(&[("A", 1)])];
+        let e1 = estimate_wait(&cat("A"), ahead, &samples, &w, &cfg).unwrap();
+        let e2 = estimate_wait(&cat("A"), ahead + 1, &samples, &w, &cfg).unwrap();
+        prop_assert!(!e1.wait.is_negative());
+        prop_assert!(e2.wait >= e1.wait);
+        prop_assert!(e1.wait <= SignedDuration::from_hours(24 * 60));
+    }
+}
+
+#[test]
+fn the_setting_defaults_are_the_built_in_rules() {
+    use crate::queue::{EstimatorValue, QueuePolicyValue};
+    assert_eq!(QueuePolicyValue::default().policy(), QueuePolicy::default());
+    assert_eq!(
+        EstimatorValue::default().config(),
+        crate::queue::EstimatorConfig::default()
+    );
+}

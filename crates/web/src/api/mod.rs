@@ -19,6 +19,12 @@ pub mod queue;
 pub mod settings;
 pub mod uploads;
 pub mod workflows;
+// rollout
+pub mod rollout;
+// ratings
+pub mod ratings;
+// cases
+pub mod cases;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -61,6 +67,12 @@ pub fn router() -> Router<AppState> {
         .merge(uploads::router())
         .merge(settings::router())
         .merge(workflows::router())
+        // rollout
+        .merge(rollout::router())
+        // ratings
+        .merge(ratings::router())
+        // cases
+        .merge(cases::router())
 }
 
 #[derive(OpenApi)]
@@ -111,6 +123,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(catalogue::CatalogueDoc::openapi());
     doc.merge(settings::SettingsDoc::openapi());
     doc.merge(workflows::WorkflowsDoc::openapi());
+    // rollout
+    doc.merge(rollout::RolloutDoc::openapi());
+    // ratings
+    doc.merge(ratings::RatingsDoc::openapi());
+    // cases
+    doc.merge(cases::CasesDoc::openapi());
     utoipa::Modify::modify(&ExtractorErrors, &mut doc);
     doc
 }

@@ -206,7 +206,7 @@ struct PrintPage {
 }
 
 /// The base of links printed in QR codes: `server.public_url`, or this request's host.
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if !state.infra.public_url.is_empty() {
         return state.infra.public_url.trim_end_matches('/').to_owned();
     }

@@ -28,7 +28,13 @@ pub mod catalogue;
 pub mod certs;
 pub mod queue;
 pub mod settings;
+// rollout
+pub mod rollout;
 pub mod workflows;
+// ratings
+pub mod ratings;
+// cases
+pub mod cases;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -61,7 +67,13 @@ pub fn router() -> Router<AppState> {
         .merge(queue::router())
         .merge(booking::router())
         .merge(settings::router())
+        // ratings
+        .merge(ratings::router())
         .merge(workflows::router())
+        // rollout
+        .merge(rollout::router())
+        // cases
+        .merge(cases::router())
 }
 
 // ---- cookies ---------------------------------------------------------------------------------
@@ -154,6 +166,8 @@ impl Chrome {
         add("/admin/users", "nav.users", Permission::StaffRead);
         add("/admin/devices", "nav.devices", Permission::DeviceManage);
         add("/audit", "nav.audit", Permission::AuditRead);
+        // rollout
+        add("/admin/rollout", "nav.rollout", Permission::CatalogueWrite);
         Self {
             t,
             user,

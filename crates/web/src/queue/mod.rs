@@ -12,9 +12,9 @@ use jiff::Timestamp;
 use onestop_domain::DomainError;
 use onestop_domain::ids::IdNumber;
 use onestop_domain::queue::{
-    CategoryPrefix, EstimatorConfig, NoShowSetting, PriorityGroup, QueuePolicy, ServedCategory, ServiceSample, Ticket,
-    TicketNo, TicketSource, TicketState, WaitingTicket, WindowServing, booking_blocked, choose_next_with_reason,
-    estimate_wait,
+    CategoryPrefix, EstimatorConfig, EstimatorSetting, NoShowSetting, PriorityGroup, QueuePolicy, QueuePolicySetting,
+    ServedCategory, ServiceSample, Ticket, TicketNo, TicketSource, TicketState, WaitingTicket, WindowServing,
+    booking_blocked, choose_next_with_reason, estimate_wait,
 };
 use onestop_domain::region::RegionPath;
 use onestop_domain::role::Permission;
@@ -255,7 +255,7 @@ pub async fn take_ticket(
             })
         })
         .await?;
-    let (ahead, estimate) = estimate_for(state, hall_id, &cat, Some(id)).await?;
+    let (ahead, estimate) = estimate_for(state, &hall, &cat, Some(id)).await?;
     Ok(TakenTicket {
         id,
         hall_id,
@@ -274,10 +274,11 @@ pub async fn take_ticket(
 /// estimated wait in minutes (see the method in `onestop_domain::queue`).
 pub async fn estimate_for(
     state: &AppState,
-    hall_id: i64,
+    hall: &org::Hall,
     cat: &q::Category,
     ticket: Option<i64>,
 ) -> ApiResult<(i64, Option<i64>)> {
+    let hall_id = hall.id;
     let queued = q::queued(state.store.read(), hall_id).await?;
     let me = ticket.and_then(|id| queued.iter().find(|t| t.id == id));
     let ahead = queued
@@ -295,9 +296,23 @@ pub async fn estimate_for(
         .collect();
     let open = open_windows(state, hall_id).await?;
     let prefix = CategoryPrefix::parse(&cat.prefix).map_err(ApiError::from)?;
-    let est = estimate_wait(&prefix, ahead as usize, &samples, &open, &EstimatorConfig::default())
-        .map(|e| (e.wait.as_secs() + 59) / 60);
+    let cfg = estimator_of(state, hall.region_id).await?;
+    let est = estimate_wait(&prefix, ahead as usize, &samples, &open, &cfg).map(|e| (e.wait.as_secs() + 59) / 60);
     Ok((ahead, est))
+}
+
+/// The queue policy in force at a region (`queue.policy`).
+pub async fn policy_of(state: &AppState, region_id: i64) -> ApiResult<QueuePolicy> {
+    Ok(crate::settings::effective::<QueuePolicySetting>(state, region_id)
+        .await?
+        .policy())
+}
+
+/// The estimator's tuning in force at a region (`queue.estimator`).
+pub async fn estimator_of(state: &AppState, region_id: i64) -> ApiResult<EstimatorConfig> {
+    Ok(crate::settings::effective::<EstimatorSetting>(state, region_id)
+        .await?
+        .config())
 }
 
 /// The open windows of a hall and what they serve.
@@ -426,7 +441,13 @@ pub async fn call_next(state: &AppState, p: &Principal, window_id: i64) -> ApiRe
     let now = state.clock.now();
     let actor = p.actor();
     let pp = p.clone();
-    let policy = QueuePolicy::default();
+    let policy = policy_of(state, hall.region_id).await?;
+    // The policy's inputs are read before the write transaction, from the read pool, so the
+    // single writer (SQLite) or the row locks (PostgreSQL) are held only for the writes. The
+    // conditional update below tells when another window took the pick in between; then the
+    // line is read again inside the transaction.
+    let maps = q::mappings(state.store.read(), hall.id).await?;
+    let mut first = Some(q::queued(state.store.read(), hall.id).await?);
     state
         .store
         .write(move |tx| {
@@ -435,13 +456,14 @@ pub async fn call_next(state: &AppState, p: &Principal, window_id: i64) -> ApiRe
                 check_operator(&pp, &w, &path)?;
                 require_open(&w)?;
                 require_idle(tx, &w).await?;
-                let maps = q::mappings(tx.conn(), hall.id).await?;
                 let serving = serving_of(window_id, &maps);
                 let mut skip: Vec<i64> = Vec::new();
-                // On PostgreSQL another window may take our pick between our read and our update;
-                // the conditional update tells, and we pick again from what is left.
                 for _ in 0..8 {
-                    let queued = q::queued(tx.conn(), hall.id).await?;
+                    let (queued, pre_read) = match first.take() {
+                        // An empty line read outside may be stale: look again inside.
+                        Some(pre) if !pre.is_empty() => (pre, true),
+                        _ => (q::queued(tx.conn(), hall.id).await?, false),
+                    };
                     let rows: Vec<&TicketRow> = queued.iter().filter(|t| !skip.contains(&t.id)).collect();
                     let mut waiting: Vec<WaitingTicket<i64, i64>> = Vec::with_capacity(rows.len());
                     for r in &rows {
@@ -455,6 +477,11 @@ pub async fn call_next(state: &AppState, p: &Principal, window_id: i64) -> ApiRe
                     let Some(row) = rows.iter().find(|r| r.id == id) else {
                         return Err(conflict("queue_empty", "当前没有可呼叫的号码"));
                     };
+                    // A pick from the line read outside counts only if the ticket is still
+                    // exactly as read (not transferred, returned or re-prioritised since).
+                    if pre_read && q::ticket(tx.conn(), id).await? != **row {
+                        continue;
+                    }
                     let mut t = row.to_domain()?;
                     t.call(window_id, now)?;
                     if !q::save_ticket(tx, id, TicketState::Waiting, &t, row.category_id, Some(pp.user.id)).await? {
@@ -632,7 +659,9 @@ pub async fn ticket_action(
     let now = state.clock.now();
     let actor = p.actor();
     let pp = p.clone();
-    let policy = QueuePolicy::default();
+    let policy = policy_of(state, hall.region_id).await?;
+    // ratings: the leaf the finished service counts in
+    let department_id = win.department_id.unwrap_or(0);
     state
         .store
         .write(move |tx| {
@@ -721,6 +750,21 @@ pub async fn ticket_action(
                     }),
                 )
                 .await?;
+                // ratings: the finish issues the ticket's rating token in this transaction
+                if action == WindowAction::Finish {
+                    crate::ratings::on_service_finished(
+                        tx,
+                        &row,
+                        t.called_at,
+                        t.service_started_at,
+                        window_id,
+                        department_id,
+                        pp.user.id,
+                        hall.region_id,
+                        now,
+                    )
+                    .await?;
+                }
                 match announce {
                     Some(kind) => {
                         notify(
@@ -1051,6 +1095,7 @@ pub async fn floor_unchecked(state: &AppState, hall: &org::Hall) -> ApiResult<Fl
     let maps = q::mappings(read, hall.id).await?;
     let at_windows = q::at_windows(read, hall.id).await?;
     let queued = q::queued(read, hall.id).await?;
+    let cfg = estimator_of(state, hall.region_id).await?;
     let open: Vec<WindowServing<i64>> = floor
         .iter()
         .filter(|w| w.state == q::WINDOW_OPEN)
@@ -1067,8 +1112,7 @@ pub async fn floor_unchecked(state: &AppState, hall: &org::Hall) -> ApiResult<Fl
             })
             .collect();
         let est = CategoryPrefix::parse(&prefix).ok().and_then(|p| {
-            estimate_wait(&p, waiting as usize, &samples, &open, &EstimatorConfig::default())
-                .map(|e| (e.wait.as_secs() + 59) / 60)
+            estimate_wait(&p, waiting as usize, &samples, &open, &cfg).map(|e| (e.wait.as_secs() + 59) / 60)
         });
         categories.push(CategoryFloor {
             id,
@@ -1161,7 +1205,7 @@ pub async fn public_ticket(state: &AppState, code: &str) -> ApiResult<PublicTick
     let hall = org::hall(state.store.read(), t.hall_id).await?;
     let cat = q::category(state.store.read(), t.category_id).await?;
     let (ahead, est) = if t.state == "waiting" {
-        estimate_for(state, t.hall_id, &cat, Some(t.id)).await?
+        estimate_for(state, &hall, &cat, Some(t.id)).await?
     } else {
         (0, None)
     };
@@ -1450,14 +1494,14 @@ pub async fn check_in(
     if a.state != "booked" {
         return Err(ApiError::conflict("booking_not_open", "该预约已签到、已取消或已过期"));
     }
-    let late = QueuePolicy::default().appointment_late_grace;
+    let hall = org::hall(state.store.read(), hall_id).await?;
+    let late = policy_of(state, hall.region_id).await?.appointment_late_grace;
     if now > onestop_store::ts(a.ends_at) + late {
         return Err(ApiError::conflict("booking_expired", "预约时段已过，请按普通取号办理"));
     }
     if hall_day(onestop_store::ts(a.starts_at)).0 != hall_day(now).0 {
         return Err(ApiError::conflict("booking_not_today", "预约日期不是今天"));
     }
-    let hall = org::hall(state.store.read(), hall_id).await?;
     let cat = q::category(state.store.read(), a.category_id).await?;
     let source = TicketSource::Appointment {
         slot_start: onestop_store::ts(a.starts_at),
@@ -1489,7 +1533,7 @@ pub async fn check_in(
             })
         })
         .await?;
-    let (ahead, est) = estimate_for(state, hall_id, &cat, Some(id)).await?;
+    let (ahead, est) = estimate_for(state, &hall, &cat, Some(id)).await?;
     Ok(TakenTicket {
         id,
         hall_id,
