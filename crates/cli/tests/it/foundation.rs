@@ -138,3 +138,25 @@ both_backends! {
         assert!(!report.faults.is_empty(), "a truncated chain must not verify");
     }
 }
+
+/// A PostgreSQL server that requires TLS is reached with `sslmode=require` in the URL: the
+/// store's connections are then encrypted (the local test server has `ssl = on`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_over_tls_with_sslmode_require() {
+    if std::env::var("ONESTOP_TEST_PG").is_err() {
+        eprintln!("ONESTOP_TEST_PG is not set: PostgreSQL variant not run");
+        return;
+    }
+    let db = TestDb::new(Db::Postgres).await;
+    let key = onestop_domain::audit::AuditKey::new(AUDIT_KEY.as_bytes().to_vec()).unwrap();
+    let url = format!("{}?sslmode=require", db.url);
+    let store = onestop_store::Store::open(&onestop_store::StoreOptions::new(url), key)
+        .await
+        .unwrap();
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(store.read())
+        .await
+        .unwrap();
+    assert!(ssl, "the connection is not encrypted");
+    store.close().await;
+}
