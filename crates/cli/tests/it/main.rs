@@ -20,3 +20,5 @@ mod security;
 mod settings;
 mod uploads;
 mod workflows;
+// queue
+mod queue_estimate;
