@@ -47,6 +47,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "workflows_calendars",
         sql: include_str!("../migrations/0007_workflows_calendars.sql"),
     },
+    // queue
+    Migration {
+        version: 8,
+        name: "queue_sealed_booking",
+        sql: include_str!("../migrations/0008_queue_sealed_booking.sql"),
+    },
     // ratings
     Migration {
         version: 9,

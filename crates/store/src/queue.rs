@@ -803,11 +803,13 @@ pub struct Appointment {
     pub ticket_id: Option<i64>,
     pub starts_at: i64,
     pub ends_at: i64,
+    /// The phone, sealed (open with the data keys, purpose `phone`); None on older bookings.
+    pub phone_sealed: Option<String>,
 }
 
 const APPT_SQL: &str =
     "SELECT a.id, a.slot_id, a.hall_id, a.category_id, a.code, a.person_hash, a.name_masked, a.state,
-        a.ticket_id, s.starts_at, s.ends_at
+        a.ticket_id, s.starts_at, s.ends_at, a.phone_sealed
     FROM appointments a JOIN appointment_slots s ON s.id = a.slot_id";
 
 pub async fn appointment_by_code<'e, E: Executor<'e, Database = Any>>(
@@ -823,32 +825,52 @@ pub async fn appointment_by_code<'e, E: Executor<'e, Database = Any>>(
 }
 
 /// Booked (not yet checked-in) appointments of a person in a hall, for check-in by ID number.
+/// `$from, $from+1, ...` for an `IN (...)` list of `n` values.
+fn in_list(from: usize, n: usize) -> String {
+    (from..from + n.max(1))
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A person's open bookings in a hall. `person_hashes`: the person's look-up hash in every form
+/// it may be stored in (each data key of the ring, and the unkeyed form of older rows).
 pub async fn appointments_of_person<'e, E: Executor<'e, Database = Any>>(
     ex: E,
     hall_id: i64,
-    person_hash: &str,
+    person_hashes: &[String],
 ) -> Result<Vec<Appointment>, StoreError> {
-    Ok(sqlx::query_as::<_, Appointment>(sqlx::AssertSqlSafe(format!(
-        "{APPT_SQL} WHERE a.hall_id = $1 AND a.person_hash = $2 AND a.state = 'booked' ORDER BY s.starts_at"
+    let mut q = sqlx::query_as::<_, Appointment>(sqlx::AssertSqlSafe(format!(
+        "{APPT_SQL} WHERE a.hall_id = $1 AND a.person_hash IN ({}) AND a.state = 'booked' ORDER BY s.starts_at",
+        in_list(2, person_hashes.len())
     )))
-    .bind(hall_id)
-    .bind(person_hash)
-    .fetch_all(ex)
-    .await?)
+    .bind(hall_id);
+    for h in person_hashes {
+        q = q.bind(h.clone());
+    }
+    if person_hashes.is_empty() {
+        q = q.bind(String::new());
+    }
+    Ok(q.fetch_all(ex).await?)
 }
 
 /// Days (as slot days) on which a person missed a booking.
 pub async fn no_show_days<'e, E: Executor<'e, Database = Any>>(
     ex: E,
-    person_hash: &str,
+    person_hashes: &[String],
 ) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar(
+    let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT s.day FROM appointments a JOIN appointment_slots s ON s.id = a.slot_id
-         WHERE a.person_hash = $1 AND a.state = 'no_show'",
-    )
-    .bind(person_hash)
-    .fetch_all(ex)
-    .await?)
+         WHERE a.person_hash IN ({}) AND a.state = 'no_show'",
+        in_list(1, person_hashes.len())
+    )));
+    for h in person_hashes {
+        q = q.bind(h.clone());
+    }
+    if person_hashes.is_empty() {
+        q = q.bind(String::new());
+    }
+    Ok(q.fetch_all(ex).await?)
 }
 
 pub async fn insert_appointment(
@@ -857,11 +879,12 @@ pub async fn insert_appointment(
     code: &str,
     person_hash: &str,
     name_masked: &str,
+    phone_sealed: Option<&str>,
     at: jiff::Timestamp,
 ) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
-        "INSERT INTO appointments (slot_id, hall_id, category_id, code, person_hash, name_masked, state, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $7) RETURNING id",
+        "INSERT INTO appointments (slot_id, hall_id, category_id, code, person_hash, name_masked, state, created_at, updated_at, phone_sealed)
+         VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, $7, $8) RETURNING id",
     )
     .bind(slot.id)
     .bind(slot.hall_id)
@@ -870,6 +893,7 @@ pub async fn insert_appointment(
     .bind(person_hash)
     .bind(name_masked)
     .bind(ms(at))
+    .bind(phone_sealed)
     .fetch_one(tx.conn())
     .await?)
 }

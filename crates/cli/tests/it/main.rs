@@ -28,3 +28,5 @@ mod ratings;
 mod cases;
 // bench (issue 8)
 mod durability;
+// queue
+mod queue_estimate;

@@ -779,3 +779,144 @@ both_backends! {
         assert_eq!(res.status(), StatusCode::CONFLICT);
     }
 }
+
+both_backends! {
+    /// A booking's phone is stored sealed (AES-GCM under the data key, purpose `phone`), and the
+    /// person's look-up hash is keyed from the data key; bookings written before (unkeyed SHA-256)
+    /// are still found for cancelling, checking in and the no-show rule. A bad phone changes nothing.
+    async fn booking_phone_is_sealed_and_id_lookups_are_keyed(app: TestApp) {
+        use sha2::Digest;
+        let (hall, _) = luoping(&app).await;
+        let slots: Vec<Value> = TestApp::client().get(app.url(&format!("/api/v1/queue/halls/{hall}/slots"))).send().await.unwrap().json().await.unwrap();
+        let slot = slots.iter().find(|s| s["capacity"] == 4).unwrap().clone();
+        let slot_id = slot["id"].as_i64().unwrap();
+        let client = TestApp::client();
+        let book = |body: Value| {
+            let c = client.clone();
+            let url = app.url("/api/v1/queue/appointments");
+            async move { c.post(url).json(&body).send().await.unwrap() }
+        };
+        let booked = |id: i64| {
+            let read = app.store.read().clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT booked FROM appointment_slots WHERE id = $1").bind(id).fetch_one(&read).await.unwrap()
+            }
+        };
+
+        // Bad phones: 422 phone_invalid, no place taken.
+        for bad in ["12345", "2381234567x", "138123456789"] {
+            let res = book(json!({"slot_id": slot_id, "id_number": "11010519491231002X", "name": "张三", "phone": bad})).await;
+            assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "phone_invalid".into()), "{bad}");
+        }
+        assert_eq!(booked(slot_id).await, 0);
+
+        let res = book(json!({"slot_id": slot_id, "id_number": "11010519491231002X", "name": "张三", "phone": "138 1234 5678"})).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let b: Value = res.json().await.unwrap();
+        assert_eq!(b["phone_masked"], "138****5678");
+        let code = b["code"].as_str().unwrap().to_owned();
+        let (sealed, hash): (Option<String>, String) = sqlx::query_as("SELECT phone_sealed, person_hash FROM appointments WHERE code = $1")
+            .bind(&code).fetch_one(app.store.read()).await.unwrap();
+        let sealed = sealed.unwrap();
+        let keys = app.state.infra.data_keys.clone().unwrap();
+        assert!(sealed.starts_with(&format!("v1.{}.", keys.current_id())) && !sealed.contains("5678"));
+        assert_eq!(keys.open_str(onestop_web::crypto::purpose::PHONE, &sealed).unwrap(), "13812345678");
+        // The look-up hash is keyed: not the plain SHA-256 of anything guessable from the number.
+        let unkeyed = hex::encode(sha2::Sha256::digest("onestop-person:11010519491231002X".as_bytes()));
+        assert!(hash.starts_with(&format!("{}.", keys.current_id())) && !hash.contains(&unkeyed) && !hash.contains("1101051949"));
+
+        // An older booking, written with the unkeyed hash: cancel and check-in still find it.
+        let old_hash = hex::encode(sha2::Sha256::digest("onestop-person:110105194912310038".as_bytes()));
+        let now = onestop_domain::clock::Clock::now(&*app.clock).as_millisecond();
+        let cat: i64 = slot["category_id"].as_i64().unwrap();
+        let blocked_hash = hex::encode(sha2::Sha256::digest("onestop-person:110105194912310046".as_bytes()));
+        for (c, state, who) in [("OLDBOOK1", "booked", &old_hash), ("OLDBOOK2", "booked", &old_hash), ("OLDMISS1", "no_show", &blocked_hash), ("OLDMISS2", "no_show", &blocked_hash), ("OLDMISS3", "no_show", &blocked_hash)] {
+            sqlx::query("INSERT INTO appointments (slot_id, hall_id, category_id, code, person_hash, name_masked, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, '李*', $6, $7, $7)")
+                .bind(slot_id).bind(hall).bind(cat).bind(c).bind(who).bind(state).bind(now)
+                .execute(&app.db.raw().await).await.unwrap();
+        }
+        // Three older misses still count for the no-show rule.
+        let res = book(json!({"slot_id": slot_id, "id_number": "110105194912310046", "name": "王五"})).await;
+        assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "booking_blocked".into()));
+        let res = client.post(app.url("/api/v1/queue/appointments/OLDBOOK1/cancel")).json(&json!({"id_number": "110105194912310038"})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "an unkeyed booking is still found");
+        let res = client.post(app.url("/api/v1/queue/appointments/OLDBOOK2/cancel")).json(&json!({"id_number": "11010519491231002X"})).send().await.unwrap();
+        assert_eq!(error_code(res).await, (StatusCode::NOT_FOUND, "booking_not_found".into()), "someone else's number");
+        // Check-in by ID number finds the older booking too (slot at 10:00, clock at 09:55).
+        app.clock.advance(jiff::SignedDuration::from_mins(25));
+        let (_, kiosk) = paired(&app, hall, "kiosk").await;
+        let res = TestApp::client().post(app.url("/api/v1/queue/kiosk/check-in")).header("authorization", format!("Device {kiosk}"))
+            .json(&json!({"id_number": "110105194912310038"})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap());
+        let state: String = sqlx::query_scalar("SELECT state FROM appointments WHERE code = 'OLDBOOK2'").fetch_one(app.store.read()).await.unwrap();
+        assert_eq!(state, "checked_in");
+    }
+}
+
+both_backends! {
+    /// The hall manager's floor page, used as a manager uses it: the staff on duty, opening and
+    /// closing windows, mapping windows to categories with ranks (bad mappings get a readable
+    /// message and change nothing), and the way to register and pair a device.
+    async fn the_manager_runs_the_floor_from_the_page(app: TestApp) {
+        let (hall, ws) = luoping(&app).await;
+        let (w1, w2) = (window(&ws, "1"), window(&ws, "2"));
+        let manager = app.login("luoping.manager").await;
+        let clerk = app.login("luoping.clerk").await;
+        let floor_page = || async { manager.get(&format!("/queue/floor/{hall}")).await.text().await.unwrap() };
+        let page = floor_page().await;
+        assert!(page.contains("在岗人员") && page.contains("href=\"/admin/devices\""), "floor has the duty list and the device link");
+
+        // A clerk opens window 1 at the console: the floor lists them on duty.
+        assert_eq!(clerk.form(&format!("/queue/window/{w1}/open"), &[]).await.status(), StatusCode::SEE_OTHER);
+        let api = app.token("luoping.manager").await;
+        let floor: Value = api.get(&format!("/api/v1/queue/halls/{hall}/floor")).await.json().await.unwrap();
+        let clerk_name = floor["windows"].as_array().unwrap().iter().find(|w| w["id"] == w1).unwrap()["clerk_name"].as_str().unwrap().to_owned();
+        assert!(!clerk_name.is_empty());
+        assert!(floor_page().await.contains(&format!("<li>{clerk_name} · 1 号窗口 · 服务中</li>")));
+
+        // The manager closes it from the floor: nobody on duty any more.
+        assert_eq!(manager.form(&format!("/queue/window/{w1}/close"), &[]).await.status(), StatusCode::SEE_OTHER);
+        let page = floor_page().await;
+        assert!(page.contains("目前没有人员在窗口值守"), "{page}");
+        // ... and opens window 2.
+        assert_eq!(manager.form(&format!("/queue/window/{w2}/open"), &[]).await.status(), StatusCode::SEE_OTHER);
+
+        // Mapping window 2 to B first and A second, from the floor form.
+        let hall_s = hall.to_string();
+        let res = manager.form(&format!("/queue/floor/window/{w2}/categories"), &[("hall_id", &hall_s), ("mapping", "b:1， A：2")]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let served = |floor: &Value| -> Vec<(String, i64)> {
+            floor["windows"].as_array().unwrap().iter().find(|w| w["id"] == w2).unwrap()["categories"].as_array().unwrap()
+                .iter().map(|c| (c["category"].as_str().unwrap().to_owned(), c["rank"].as_i64().unwrap())).collect()
+        };
+        let floor: Value = api.get(&format!("/api/v1/queue/halls/{hall}/floor")).await.json().await.unwrap();
+        let mut got = served(&floor);
+        got.sort();
+        assert_eq!(got, vec![("A".to_owned(), 2), ("B".to_owned(), 1)]);
+        // Bad mappings: a readable page with the reason, the mapping unchanged.
+        for (bad, shown) in [("A:x", "格式应为"), ("ZZ:1", "本大厅没有这个业务类别")] {
+            let res = manager.form(&format!("/queue/floor/window/{w2}/categories"), &[("hall_id", &hall_s), ("mapping", bad)]).await;
+            assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+            assert!(res.text().await.unwrap().contains(shown), "{bad}");
+        }
+        let floor: Value = api.get(&format!("/api/v1/queue/halls/{hall}/floor")).await.json().await.unwrap();
+        let mut again = served(&floor);
+        again.sort();
+        assert_eq!(again, got);
+        // A clerk may not remap windows.
+        let res = clerk.form(&format!("/queue/floor/window/{w2}/categories"), &[("hall_id", &hall_s), ("mapping", "A:1")]).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+        // Pairing a device from the page the floor links to: register a board, pair it with the code.
+        assert_eq!(manager.get("/admin/devices").await.status(), StatusCode::OK);
+        let res = manager.form("/admin/devices", &[("hall_id", &hall_s), ("kind", "board"), ("name", "大厅显示屏")]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let html = res.text().await.unwrap();
+        let code = html.split("id=\"pairing-code\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+        let res = TestApp::client().post(app.url("/api/v1/devices/pair")).json(&json!({"pairing_code": code})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let cred: Value = res.json().await.unwrap();
+        let board = TestApp::client().get(app.url("/device/board")).header("cookie", format!("onestop_device={}", cred["credential"].as_str().unwrap())).send().await.unwrap();
+        assert_eq!(board.status(), StatusCode::OK);
+    }
+}

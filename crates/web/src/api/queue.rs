@@ -222,6 +222,8 @@ pub struct BookRequest {
     pub slot_id: i64,
     pub id_number: String,
     pub name: String,
+    /// Mainland mobile number (optional); stored sealed, answered masked. 422 `phone_invalid`.
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -625,9 +627,13 @@ async fn book(State(state): S, req: axum::extract::Request) -> ApiResult<(Status
         &state,
     )
     .await?;
+    let phone = match b.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => Some(onestop_domain::ids::Phone::parse(p)?),
+        None => None,
+    };
     Ok((
         StatusCode::CREATED,
-        Json(ops::book(&state, b.slot_id, &b.id_number, &b.name, &client).await?),
+        Json(ops::book(&state, b.slot_id, &b.id_number, &b.name, phone.as_ref(), &client).await?),
     ))
 }
 

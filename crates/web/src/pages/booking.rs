@@ -308,7 +308,7 @@ async fn book_submit(State(state): State<AppState>, Path(hall_id): Path<i64>, re
         _ => return again(StatusCode::NOT_FOUND, "没有这个预约时段".into()).await,
     }
     let id_number = form.id_number.clone().unwrap_or_default();
-    match ops::book(&state, slot_id, &id_number, &name, &client).await {
+    match ops::book(&state, slot_id, &id_number, &name, Some(&phone), &client).await {
         Ok(b) => {
             let mut res = done_page(&state, b, phone.masked(), StatusCode::CREATED).await;
             append_cookie(&mut res, &super::clear_cookie(&state, CSRF_COOKIE));

@@ -5,12 +5,13 @@
 pub mod sim;
 
 use crate::auth::{Principal, random_code, random_token, sha256_hex};
+use crate::crypto::{DataKeys, purpose};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use onestop_domain::DomainError;
-use onestop_domain::ids::IdNumber;
+use onestop_domain::ids::{IdNumber, Phone};
 use onestop_domain::queue::{
     CategoryPrefix, EstimatorConfig, EstimatorSetting, NoShowSetting, PriorityGroup, QueuePolicy, QueuePolicySetting,
     ServedCategory, ServiceSample, Ticket, TicketNo, TicketSource, TicketState, WaitingTicket, WindowServing,
@@ -1087,6 +1088,16 @@ pub struct Floor {
     pub parked: Vec<TicketView>,
 }
 
+impl Floor {
+    /// The staff on duty: the clerk of every window that is open or paused.
+    pub fn on_duty(&self) -> Vec<&WindowFloor> {
+        self.windows
+            .iter()
+            .filter(|w| !w.clerk_name.is_empty() && w.state != q::WINDOW_CLOSED)
+            .collect()
+    }
+}
+
 /// The live floor of a hall, read without scope checks (callers check).
 pub async fn floor_unchecked(state: &AppState, hall: &org::Hall) -> ApiResult<Floor> {
     let now = state.clock.now();
@@ -1297,9 +1308,22 @@ pub async fn day_stats(
 
 // ---- appointments ----------------------------------------------------------------------------
 
-/// A person's key for bookings: a hash of the ID number, so the number itself is not stored.
-fn person_hash(id: &IdNumber) -> String {
-    sha256_hex(&format!("onestop-person:{}", id.as_str()))
+/// Kind of the look-up hash of a booking's ID number (crypto.rs `lookup_hash`).
+const PERSON_LOOKUP: &str = "booking.id_number";
+
+/// A person's key for new bookings: the ID number's HMAC under a key derived from the data key
+/// (`<key id>.<hex>`), so the number itself is not stored and the hash cannot be recomputed
+/// without the key.
+fn person_hash(keys: &DataKeys, id: &IdNumber) -> String {
+    keys.lookup_hash(PERSON_LOOKUP, id.as_str())
+}
+
+/// Every form a person's key may be stored in: under each data key of the ring (rotation), and
+/// the unkeyed SHA-256 of bookings made before migration 0008 (they stay findable).
+fn person_hashes(keys: &DataKeys, id: &IdNumber) -> Vec<String> {
+    let mut all = keys.lookup_hashes(PERSON_LOOKUP, id.as_str());
+    all.push(sha256_hex(&format!("onestop-person:{}", id.as_str())));
+    all
 }
 
 fn mask_name(name: &str) -> String {
@@ -1319,11 +1343,20 @@ pub struct Booking {
     pub ends_at: i64,
     pub state: String,
     pub name_masked: String,
+    /// `138****5678`, when the booking has a phone.
+    pub phone_masked: Option<String>,
 }
 
 /// Books a place in a slot (预约). Refuses a full slot (409), a slot that has started (422), and
-/// a person blocked by the no-show rule (409).
-pub async fn book(state: &AppState, slot_id: i64, id_number: &str, name: &str, client: &str) -> ApiResult<Booking> {
+/// a person blocked by the no-show rule (409). The phone, when given, is stored sealed.
+pub async fn book(
+    state: &AppState,
+    slot_id: i64,
+    id_number: &str,
+    name: &str,
+    phone: Option<&Phone>,
+    client: &str,
+) -> ApiResult<Booking> {
     crate::auth::rate_limit(
         state,
         format!("book:addr:{client}"),
@@ -1335,6 +1368,7 @@ pub async fn book(state: &AppState, slot_id: i64, id_number: &str, name: &str, c
     let today = now.to_zoned(hall_tz()).date();
     let id = IdNumber::parse_as_of(id_number, today)?;
     let name = onestop_domain::names::Name::parse(name)?;
+    let keys = state.data_keys()?;
     let slot = q::slot(state.store.read(), slot_id)
         .await
         .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "slot_not_found", "没有这个预约时段"))?;
@@ -1344,8 +1378,8 @@ pub async fn book(state: &AppState, slot_id: i64, id_number: &str, name: &str, c
             "该时段已开始或已过去，请选择其他时段",
         ));
     }
-    let who = person_hash(&id);
-    let misses: Vec<jiff::civil::Date> = q::no_show_days(state.store.read(), &who)
+    let who = person_hash(&keys, &id);
+    let misses: Vec<jiff::civil::Date> = q::no_show_days(state.store.read(), &person_hashes(&keys, &id))
         .await?
         .iter()
         .filter_map(|d| d.parse().ok())
@@ -1370,6 +1404,7 @@ pub async fn book(state: &AppState, slot_id: i64, id_number: &str, name: &str, c
     let (c, m) = (code.clone(), masked.clone());
     let region_id = org::hall(state.store.read(), slot.hall_id).await?.region_id;
     let s = slot.clone();
+    let sealed = phone.map(|p| keys.seal_str(purpose::PHONE, p.as_str()));
     state
         .store
         .write(move |tx| {
@@ -1377,7 +1412,7 @@ pub async fn book(state: &AppState, slot_id: i64, id_number: &str, name: &str, c
                 if !q::take_place(tx, s.id, now).await? {
                     return Err(conflict("slot_full", "该时段已约满，请选择其他时段"));
                 }
-                let aid = q::insert_appointment(tx, &s, &c, &who, &m, now).await?;
+                let aid = q::insert_appointment(tx, &s, &c, &who, &m, sealed.as_deref(), now).await?;
                 tx.audit(AuditEntry {
                     region_id,
                     at: now,
@@ -1400,7 +1435,16 @@ pub async fn book(state: &AppState, slot_id: i64, id_number: &str, name: &str, c
         ends_at: slot.ends_at,
         state: "booked".into(),
         name_masked: masked,
+        phone_masked: phone.map(Phone::masked),
     })
+}
+
+/// The masked phone of a booking, opened from its sealed form (None without one, or when it
+/// does not open: a missing old key must not stop a cancellation).
+fn masked_phone(state: &AppState, a: &q::Appointment) -> Option<String> {
+    let keys = state.infra.data_keys.clone()?;
+    let plain = keys.open_str(purpose::PHONE, a.phone_sealed.as_deref()?).ok()?;
+    Phone::parse(&plain).ok().map(|p| p.masked())
 }
 
 fn booking_not_found() -> ApiError {
@@ -1421,9 +1465,14 @@ pub async fn cancel_booking(state: &AppState, code: &str, id_number: &str, clien
     )
     .await?;
     let id = IdNumber::parse(id_number)?;
+    let hashes = person_hashes(&*state.data_keys()?, &id);
     let a = q::appointment_by_code(state.store.read(), code.trim())
         .await?
-        .filter(|a| crate::auth::constant_time_eq(a.person_hash.as_bytes(), person_hash(&id).as_bytes()))
+        .filter(|a| {
+            hashes
+                .iter()
+                .any(|h| crate::auth::constant_time_eq(a.person_hash.as_bytes(), h.as_bytes()))
+        })
         .ok_or_else(booking_not_found)?;
     let now = state.clock.now();
     let region_id = org::hall(state.store.read(), a.hall_id).await?.region_id;
@@ -1451,6 +1500,7 @@ pub async fn cancel_booking(state: &AppState, code: &str, id_number: &str, clien
         })
         .await?;
     let cat = q::category(state.store.read(), a.category_id).await?;
+    let phone_masked = masked_phone(state, &a);
     Ok(Booking {
         code: a.code,
         hall_id: a.hall_id,
@@ -1458,6 +1508,7 @@ pub async fn cancel_booking(state: &AppState, code: &str, id_number: &str, clien
         starts_at: a.starts_at,
         ends_at: a.ends_at,
         state: "cancelled".into(),
+        phone_masked,
         name_masked: a.name_masked,
     })
 }
@@ -1483,7 +1534,7 @@ pub async fn check_in(
         (None, Some(n)) => {
             let id = IdNumber::parse(n)?;
             let today = hall_day(now).0;
-            q::appointments_of_person(state.store.read(), hall_id, &person_hash(&id))
+            q::appointments_of_person(state.store.read(), hall_id, &person_hashes(&*state.data_keys()?, &id))
                 .await?
                 .into_iter()
                 .find(|a| hall_day(onestop_store::ts(a.starts_at)).0 == today)
