@@ -767,7 +767,14 @@ async fn read_form(state: &AppState, req: Request) -> Result<Sent, Response> {
             } else {
                 String::new()
             };
-            check_csrf(&p, &axum::http::Method::POST, Some(value.as_str())).map_err(|e| fail(&p, e))?;
+            if let Err(e) = check_csrf(&p, &axum::http::Method::POST, Some(value.as_str())) {
+                // Read the rest of the body (bounded by the body limit) without keeping it, so
+                // the client gets the refusal instead of a connection closed mid-upload.
+                while let Ok(Some(mut rest)) = multipart.next_field().await {
+                    while let Ok(Some(_)) = rest.chunk().await {}
+                }
+                return Err(fail(&p, e));
+            }
             csrf_ok = true;
             continue;
         }
