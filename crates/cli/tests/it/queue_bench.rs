@@ -6,9 +6,7 @@
 //! `cargo test -p onestop --test it queue_bench -- --ignored --nocapture`
 //! (PostgreSQL too when ONESTOP_TEST_PG is set). `ONESTOP_BENCH_ROUNDS` sets rounds per window.
 use crate::common::*;
-use onestop_domain::clock::Clock;
-use onestop_domain::names::Name;
-use onestop_store::{StoreError, org};
+use onestop_store::StoreError;
 use onestop_web::queue::{self as ops, Taker, TransferTo, WindowAction, WindowChange};
 use std::time::{Duration, Instant};
 
@@ -70,31 +68,10 @@ async fn run(kind: Db, rounds: usize) {
     let sys = onestop_web::queue::sim::sim_principal();
     let state = app.state.clone();
     let region = app.region_id("990121").await;
-    let now = app.clock.now();
     // 20 halls of 10 windows, one category "A" served by every window.
     let mut windows = Vec::new();
     for h in 0..HALLS {
-        let hall = app
-            .store
-            .write(move |tx| {
-                Box::pin(async move {
-                    let hall = org::create_hall(tx, region, &Name::parse(&format!("压测大厅{h:02}"))?, "", now).await?;
-                    let mut ws = Vec::new();
-                    for w in 0..WINDOWS_PER_HALL {
-                        let new = org::NewWindow {
-                            hall_id: hall.id,
-                            number: format!("{}", w + 1),
-                            name: Name::parse(&format!("窗口{}", w + 1))?,
-                            kind: "general",
-                            department_id: None,
-                        };
-                        ws.push(org::create_window(tx, new, now).await?.id);
-                    }
-                    Ok::<_, StoreError>((hall.id, ws))
-                })
-            })
-            .await
-            .unwrap();
+        let hall = hall_with_windows(&app, region, &format!("压测大厅{h:02}"), WINDOWS_PER_HALL).await;
         ops::create_category(&state, &sys, hall.0, "A", "综合受理")
             .await
             .unwrap();

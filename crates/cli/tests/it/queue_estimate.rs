@@ -10,9 +10,7 @@
 //! (PostgreSQL too when ONESTOP_TEST_PG is set). `ONESTOP_ESTIMATE_TICKETS` sets the tickets per run.
 use crate::common::*;
 use onestop_domain::clock::Clock;
-use onestop_domain::names::Name;
 use onestop_domain::queue::{EstimatorConfig, SplitMix64};
-use onestop_store::{StoreError, org};
 use onestop_web::queue::{self as ops, Taker, TransferTo, WindowAction, WindowChange};
 use std::collections::HashMap;
 
@@ -79,28 +77,7 @@ async fn run(kind: Db, service: Service, tickets: usize, load: f64, seed: u64) -
     let state = app.state.clone();
     let sys = ops::sim::sim_principal();
     let region = app.region_id("990121").await;
-    let now = app.clock.now();
-    let (hall_id, windows) = app
-        .store
-        .write(move |tx| {
-            Box::pin(async move {
-                let hall = org::create_hall(tx, region, &Name::parse("估算验证大厅")?, "", now).await?;
-                let mut ws = Vec::new();
-                for w in 0..WINDOWS {
-                    let new = org::NewWindow {
-                        hall_id: hall.id,
-                        number: format!("{}", w + 1),
-                        name: Name::parse(&format!("窗口{}", w + 1))?,
-                        kind: "general",
-                        department_id: None,
-                    };
-                    ws.push(org::create_window(tx, new, now).await?.id);
-                }
-                Ok::<_, StoreError>((hall.id, ws))
-            })
-        })
-        .await
-        .unwrap();
+    let (hall_id, windows) = hall_with_windows(&app, region, "估算验证大厅", WINDOWS).await;
     ops::create_category(&state, &sys, hall_id, "A", "综合受理")
         .await
         .unwrap();

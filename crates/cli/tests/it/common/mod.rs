@@ -476,3 +476,32 @@ pub async fn error_code(res: reqwest::Response) -> (StatusCode, String) {
     );
     (status, body["code"].as_str().unwrap_or_default().to_owned())
 }
+
+/// A hall named `name` in `region` with `windows` general windows numbered from 1 (窗口1 …),
+/// written directly through the store (the benchmarks' fixture).
+pub async fn hall_with_windows(app: &TestApp, region: i64, name: &str, windows: usize) -> (i64, Vec<i64>) {
+    use onestop_domain::names::Name;
+    use onestop_store::{StoreError, org};
+    let now = onestop_domain::clock::Clock::now(&*app.clock);
+    let name = name.to_owned();
+    app.store
+        .write(move |tx| {
+            Box::pin(async move {
+                let hall = org::create_hall(tx, region, &Name::parse(&name)?, "", now).await?;
+                let mut ws = Vec::new();
+                for w in 0..windows {
+                    let new = org::NewWindow {
+                        hall_id: hall.id,
+                        number: format!("{}", w + 1),
+                        name: Name::parse(&format!("窗口{}", w + 1))?,
+                        kind: "general",
+                        department_id: None,
+                    };
+                    ws.push(org::create_window(tx, new, now).await?.id);
+                }
+                Ok::<_, StoreError>((hall.id, ws))
+            })
+        })
+        .await
+        .unwrap()
+}
