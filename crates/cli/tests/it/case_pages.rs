@@ -168,3 +168,35 @@ both_backends! {
         assert_eq!(manager.get("/cases/warnings?hall_id=x").await.status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
+
+both_backends! {
+    async fn the_window_console_takes_in_a_case_for_the_served_ticket(app: TestApp) {
+        let region = app.region_id("990121").await;
+        let hall = onestop_store::org::halls_in(app.store.read(), "/").await.unwrap().into_iter().find(|h| h.region_id == region).unwrap();
+        let w = onestop_store::org::windows_of_hall(app.store.read(), hall.id).await.unwrap().into_iter().find(|w| w.number == "1").unwrap().id;
+        let clerk = app.login("luoping.clerk").await;
+        assert_eq!(clerk.post(&format!("/api/v1/queue/windows/{w}/open"), &serde_json::json!({})).await.status(), StatusCode::OK);
+        let out: serde_json::Value = clerk.post(&format!("/api/v1/queue/windows/{w}/walk-in"), &serde_json::json!({})).await.json().await.unwrap();
+        let ticket = out["ticket"]["id"].as_i64().unwrap();
+        let ticket_no = out["ticket"]["ticket_no"].as_str().unwrap().to_owned();
+
+        // One click from the console: the intake page with the ticket prefilled.
+        let console = clerk.get(&format!("/queue/window/{w}")).await.text().await.unwrap();
+        assert!(console.contains("action=\"/cases/new\"") && console.contains(&format!("name=\"ticket_id\" value=\"{ticket}\"")));
+        let pick = clerk.get(&format!("/cases/new?ticket_id={ticket}")).await.text().await.unwrap();
+        assert!(pick.contains(&ticket_no), "the picker names the visit's ticket");
+        let path = format!("/cases/new?region=990121&service={FOOD}&ticket_id={ticket}");
+        let page = clerk.get(&path).await.text().await.unwrap();
+        assert_eq!(hidden(&page, "ticket_id"), ticket.to_string());
+        let form = food_form(&clerk.csrf, &hidden(&page, "idem"))
+            .text("applicant_id_number", ID)
+            .text("ticket_id", ticket.to_string());
+        let res = clerk.client.post(format!("{}{path}", clerk.base)).multipart(form).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let row = onestop_store::cases::list(&mut app.store.read().acquire().await.unwrap(), &["/".to_owned()], None, None, None, 1).await.unwrap();
+        assert_eq!(row[0].ticket_id, Some(ticket), "the case knows the visit it came from");
+        // A ticket id that does not exist: a readable 422 page.
+        let res = clerk.get("/cases/new?ticket_id=999999").await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
