@@ -315,6 +315,11 @@ async fn run(cli: Cli) -> Result<()> {
             let store = app::open_store(&cfg, true).await?;
             let state = onestop_web::AppState::new(store.clone(), clock.clone(), app::web_settings(&cfg)?);
             let seeded = demo::seed(&state, |step| eprintln!("  seeding {step}")).await?;
+            // caseui: demo cases seal personal data, so they are made with the data key.
+            if seeded {
+                eprintln!("  seeding 罗平县：示例办件");
+                demo::seed_cases(&state.clone().with_infra(app::infra(&cfg)?)).await?;
+            }
             // The simulator runs until serve returns (the sender drops); its lease lets another
             // demo process on the same database take over if this one dies.
             let (_sim_stop, sim_stop) = tokio::sync::watch::channel(false);

@@ -257,3 +257,12 @@ pub fn demo_morning(now: jiff::Timestamp) -> jiff::Timestamp {
     }
     day.at(9, 30, 0, 0).to_zoned(tz).map(|z| z.timestamp()).unwrap_or(now)
 }
+
+// caseui
+mod cases;
+
+/// Seeds the demo cases (`onestop demo` only, with the data key configured; the test fixture's
+/// world stays without cases so that tests count their own).
+pub async fn seed_cases(state: &AppState) -> Result<(), ApiError> {
+    cases::seed(state).await
+}

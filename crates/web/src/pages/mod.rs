@@ -35,6 +35,10 @@ pub mod workflows;
 pub mod ratings;
 // cases
 pub mod cases;
+// caseui
+pub mod case_apply;
+pub mod case_follow;
+pub mod case_staff;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -74,6 +78,10 @@ pub fn router() -> Router<AppState> {
         .merge(rollout::router())
         // cases
         .merge(cases::router())
+        // caseui
+        .merge(case_apply::router())
+        .merge(case_staff::router())
+        .merge(case_follow::router())
 }
 
 // ---- cookies ---------------------------------------------------------------------------------
@@ -168,6 +176,14 @@ impl Chrome {
         add("/audit", "nav.audit", Permission::AuditRead);
         // rollout
         add("/admin/rollout", "nav.rollout", Permission::CatalogueWrite);
+        // caseui: the case inbox for window and back-office staff
+        if p.require_any(Permission::BackOfficeWork).is_ok() || p.require_any(Permission::WindowWork).is_ok() {
+            nav.push(NavItem {
+                href: "/inbox",
+                label: t.get("nav.inbox"),
+                current: current.starts_with("/inbox"),
+            });
+        }
         Self {
             t,
             user,

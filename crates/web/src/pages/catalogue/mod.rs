@@ -514,6 +514,8 @@ async fn apply_submit(
 #[template(path = "catalogue/bundle.html")]
 struct BundlePage {
     c: Chrome,
+    // caseui: the online application link
+    code: String,
     name: String,
     description: String,
     region_code: String,
@@ -542,6 +544,7 @@ async fn bundle_page(
     }
     let page = BundlePage {
         c: public_chrome(&headers),
+        code: g.bundle.code.clone(),
         name: g.bundle.name.clone(),
         description: g.bundle.description.clone(),
         region_code: r.code.clone(),
