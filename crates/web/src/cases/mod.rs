@@ -886,11 +886,11 @@ pub enum IntakeDecision {
         /// The applicant signed the commitment (承诺书).
         commitment_signed: bool,
     },
-    /// 一次性告知: everything missing, in one notice. Without `materials`, the notice is
-    /// prefilled with the required materials of the catalogue not handed in.
+    /// 一次性告知: everything missing, in one notice. Without `materials` (or with an empty
+    /// list), the notice is prefilled with the required materials of the catalogue not handed in.
     NoticeMissing {
         #[serde(default)]
-        materials: Option<Vec<String>>,
+        materials: Vec<String>,
     },
 }
 
@@ -1005,8 +1005,10 @@ pub async fn decide_intake(
     let mut new_materials: Vec<NewMaterial> = Vec::new();
     let check = links::materials_check(state, &l).await?;
     let mut decision = decision;
-    if let IntakeDecision::NoticeMissing { materials: m @ None } = &mut decision {
-        *m = Some(check.missing.clone());
+    if let IntakeDecision::NoticeMissing { materials } = &mut decision
+        && materials.is_empty()
+    {
+        materials.clone_from(&check.missing);
     }
     let event = match &decision {
         IntakeDecision::Accept => {
@@ -1060,7 +1062,6 @@ pub async fn decide_intake(
             }
         }
         IntakeDecision::NoticeMissing { materials } => {
-            let materials = materials.as_ref().map(Vec::as_slice).unwrap_or_default();
             let received: Date = l.row.received_on.parse().map_err(|_| ApiError::internal())?;
             let n = cal.working_days_between(received, today)?;
             content = json!({"materials": materials});
@@ -1075,7 +1076,7 @@ pub async fn decide_intake(
             }
             CaseEvent::NoticeOfMissing {
                 on: today,
-                materials: materials.to_vec(),
+                materials: materials.clone(),
                 working_days_since_receipt: u32::try_from(n.max(0)).unwrap_or(u32::MAX),
             }
         }
