@@ -69,6 +69,14 @@ async fn verify(url: &str, acks: &[Ack]) -> Result<(u64, u64, u64)> {
         .await?
         .into_iter()
         .collect();
+    // casecore: acknowledged cases are stored, once, and acknowledged conclusions concluded.
+    let cases: HashMap<i64, String> = sqlx::query("SELECT id, status FROM cases")
+        .fetch_all(&pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    let mut seen_cases = HashSet::new();
     pool.close().await;
     let (mut tickets, mut actions, mut bookings) = (0u64, 0u64, 0u64);
     let mut seen_ids = HashSet::new();
@@ -110,6 +118,20 @@ async fn verify(url: &str, acks: &[Ack]) -> Result<(u64, u64, u64)> {
                 bookings += 1;
                 if !codes.contains(code) {
                     bail!("acknowledged booking {code} is missing");
+                }
+            }
+            Ack::CaseSubmitted { id } => {
+                if !cases.contains_key(id) {
+                    bail!("acknowledged case {id} is missing");
+                }
+                if !seen_cases.insert(*id) {
+                    bail!("case id {id} was acknowledged twice");
+                }
+            }
+            Ack::CaseConcluded { id } => {
+                actions += 1;
+                if !cases.get(id).is_some_and(|st| st.starts_with("concluded")) {
+                    bail!("case {id}: an acknowledged conclusion is lost");
                 }
             }
         }

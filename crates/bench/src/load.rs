@@ -19,6 +19,8 @@ pub struct DayModel {
     pub stats_reads_per_hall: f64,
     pub guide_searches: f64,
     pub guide_pages: f64,
+    /// Cases applied for at windows; each then goes through the back office (accept, 审核, 审批).
+    pub cases: f64,
 }
 
 pub const PROVINCE_DAY: DayModel = DayModel {
@@ -30,7 +32,8 @@ pub const PROVINCE_DAY: DayModel = DayModel {
     stats_reads_per_hall: 60.0,
     guide_searches: 150_000.0,
     guide_pages: 150_000.0,
-    // Cases (70,000 a day) join the mix when the case API lands (see docs/BENCHMARKS.md).
+    // casecore: 70,000 cases a day (Zhejiang's weekday, DESIGN.md), when the server has the case API.
+    cases: 70_000.0,
 };
 
 /// Opening hours of a hall (9:00–17:00 with a lunch dip) and the typical share of a day's
@@ -98,6 +101,10 @@ pub enum Op {
     Stats,
     GuideSearch,
     GuidePage,
+    // casecore
+    CaseSubmit,
+    CaseAccept,
+    CaseAct,
 }
 
 impl Op {
@@ -112,10 +119,16 @@ impl Op {
             Op::Stats => "dashboard: day figures",
             Op::GuideSearch => "public: guide search",
             Op::GuidePage => "public: guide page",
+            Op::CaseSubmit => "case: submit at window",
+            Op::CaseAccept => "case: accept (受理)",
+            Op::CaseAct => "case: back-office action",
         }
     }
     pub fn is_write(self) -> bool {
-        matches!(self, Op::Take | Op::CallNext | Op::Start | Op::Finish | Op::Book)
+        matches!(
+            self,
+            Op::Take | Op::CallNext | Op::Start | Op::Finish | Op::Book | Op::CaseSubmit | Op::CaseAccept | Op::CaseAct
+        )
     }
 }
 
@@ -133,6 +146,7 @@ pub fn peak_rates() -> Vec<(Op, f64)> {
         (Op::Stats, per_s(d.halls as f64 * d.stats_reads_per_hall)),
         (Op::GuideSearch, per_s(d.guide_searches)),
         (Op::GuidePage, per_s(d.guide_pages)),
+        (Op::CaseSubmit, per_s(d.cases)),
     ]
 }
 
@@ -156,6 +170,13 @@ pub enum Ack {
     },
     Booked {
         code: String,
+    },
+    /// casecore: a case applied for, and one that the back office concluded.
+    CaseSubmitted {
+        id: i64,
+    },
+    CaseConcluded {
+        id: i64,
     },
 }
 
@@ -286,6 +307,8 @@ struct Shared {
     waiting: Vec<Semaphore>,
     stop: AtomicBool,
     citizen: AtomicU64,
+    /// Cases submitted and not yet taken by a back-office worker, per bench hall.
+    cases_waiting: Vec<(Semaphore, Mutex<std::collections::VecDeque<i64>>)>,
 }
 
 /// Response of one request: the JSON body on success; the error code (or transport error)
@@ -396,7 +419,81 @@ async fn arrival(s: Arc<Shared>, op: Op, hall: usize, pick: u64, from: Instant) 
             let req = s.client.get(format!("{base}/api/v1/guides/{region}/{code}"));
             let _ = send(&s, op, req, from).await;
         }
-        Op::CallNext | Op::Start | Op::Finish => {}
+        Op::CaseSubmit => {
+            let Some(kit) = s.world.cases.as_ref().filter(|_| h.cases) else {
+                return;
+            };
+            let n = s.citizen.fetch_add(1, Ordering::Relaxed);
+            let req = s
+                .client
+                .post(format!("{base}/api/v1/cases"))
+                .header("authorization", auth)
+                .json_body(&kit.application(h, n));
+            if let Ok(v) = send(&s, op, req, from).await
+                && let Some(id) = v["id"].as_i64()
+            {
+                s.rec.ack(Ack::CaseSubmitted { id });
+                let (sem, q) = &s.cases_waiting[hall];
+                q.lock().unwrap_or_else(|e| e.into_inner()).push_back(id);
+                sem.add_permits(1);
+            }
+        }
+        Op::CallNext | Op::Start | Op::Finish | Op::CaseAccept | Op::CaseAct => {}
+    }
+}
+
+/// One back-office desk of a hall: takes the next submitted case, accepts it (受理) and approves
+/// each open step (审核, 审批, …) until it concludes. A transient failure is retried; any other
+/// answer drops the case (the server's state machine decides, the bench only counts).
+async fn case_desk(s: Arc<Shared>, hall: usize) {
+    let base = s.base.clone();
+    let auth = world::bearer(&s.world.token);
+    loop {
+        let (sem, q) = &s.cases_waiting[hall];
+        let Ok(p) = sem.acquire().await else {
+            return;
+        };
+        p.forget();
+        let Some(id) = q.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
+            continue;
+        };
+        let call = |op: Op, path: String, body: Value| {
+            let req = s
+                .client
+                .post(format!("{base}{path}"))
+                .header("authorization", &auth)
+                .json_body(&body);
+            (op, req)
+        };
+        let mut next = Some(call(
+            Op::CaseAccept,
+            format!("/api/v1/cases/{id}/intake"),
+            json!({"decision": "accept"}),
+        ));
+        let mut retries = 0;
+        while let Some((op, req)) = next.take() {
+            let retry = req.try_clone();
+            match send(&s, op, req, Instant::now()).await {
+                Ok(v) => {
+                    retries = 0;
+                    if v["status"].as_str().is_some_and(|st| st.starts_with("concluded")) {
+                        s.rec.ack(Ack::CaseConcluded { id });
+                    } else if let Some(step) = v["open_steps"][0].as_i64() {
+                        next = Some(call(
+                            Op::CaseAct,
+                            format!("/api/v1/cases/{id}/act"),
+                            json!({"step_id": step, "action": "approve", "opinion": "同意"}),
+                        ));
+                    }
+                }
+                Err(code) if is_transient(&code) && retries < 20 => {
+                    retries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    next = retry.map(|r| (op, r));
+                }
+                Err(_) => {}
+            }
+        }
     }
 }
 
@@ -528,6 +625,11 @@ pub async fn run(
         waiting: world.halls.iter().map(|_| Semaphore::new(0)).collect(),
         stop: AtomicBool::new(false),
         citizen: AtomicU64::new(spec.seed.wrapping_mul(1_000_003) % 1_000_000_000),
+        cases_waiting: world
+            .halls
+            .iter()
+            .map(|_| (Semaphore::new(0), Mutex::new(Default::default())))
+            .collect(),
     });
     let mut workers = Vec::new();
     for (hi, h) in world.halls.iter().enumerate() {
@@ -535,7 +637,19 @@ pub async fn run(
             workers.push(tokio::spawn(window(shared.clone(), hi, *w)));
         }
     }
-    let rates = peak_rates();
+    // Cases join the mix when the server has them (and the world could set them up).
+    let with_cases = world.cases.is_some() && world.halls.iter().any(|h| h.cases);
+    let rates: Vec<(Op, f64)> = peak_rates()
+        .into_iter()
+        .filter(|(op, _)| *op != Op::CaseSubmit || with_cases)
+        .collect();
+    if with_cases {
+        for (hi, _) in world.halls.iter().enumerate().filter(|(_, h)| h.cases) {
+            for _ in 0..2 {
+                workers.push(tokio::spawn(case_desk(shared.clone(), hi)));
+            }
+        }
+    }
     let (peak_hour, peak_share) = province_peak();
     let curves: Vec<[f64; 8]> = (0..world.halls.len() as u64).map(hall_curve).collect();
     let province_shape: Vec<f64> = (0..8)
@@ -603,11 +717,17 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
     // Let the windows serve what is left, then stop them.
     let drain_end = Instant::now() + spec.drain;
-    while Instant::now() < drain_end && shared.waiting.iter().any(|w| w.available_permits() > 0) {
+    while Instant::now() < drain_end
+        && (shared.waiting.iter().any(|w| w.available_permits() > 0)
+            || shared.cases_waiting.iter().any(|(w, _)| w.available_permits() > 0))
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     shared.stop.store(true, Ordering::Relaxed);
     for w in &shared.waiting {
+        w.close();
+    }
+    for (w, _) in &shared.cases_waiting {
         w.close();
     }
     for w in workers {

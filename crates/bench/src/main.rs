@@ -486,7 +486,7 @@ async fn bench_backend(
     let _ = writeln!(
         out,
         "\n**Step search** (each step {step_seconds:.0} s at a steady multiple of the province's peak hour, {}:00–{}:00, \
-         {:.1} % of the day's tickets; 1× = {one:.1} arrivals/s, each ticket then 3 window actions)\n",
+         {:.1} % of the day's tickets; 1× = {one:.1} arrivals/s, each ticket then 3 window actions, each case then accepted and approved step by step in the back office)\n",
         load::HOURS[peak_hour],
         load::HOURS[peak_hour] + 1,
         share * 100.0
@@ -509,6 +509,10 @@ async fn bench_backend(
                     load::Op::Start,
                     load::Op::Finish,
                     load::Op::Book,
+                    // casecore
+                    load::Op::CaseSubmit,
+                    load::Op::CaseAccept,
+                    load::Op::CaseAct,
                 ]
                 .iter()
                 .any(|op| op.label() == o.op && op.is_write())

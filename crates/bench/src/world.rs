@@ -18,6 +18,8 @@ pub struct Hall {
     pub kiosk: String,
     pub windows: Vec<i64>,
     pub slots: Vec<i64>,
+    /// Whether the server takes cases for this hall's region (probed at set-up).
+    pub cases: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -28,6 +30,95 @@ pub struct World {
     /// Base codes of public guides, for guide page reads.
     pub guides: Vec<(String, String)>,
     pub features: Features,
+    /// What a case submission needs, when the server has cases.
+    pub cases: Option<CaseKit>,
+}
+
+/// casecore: the service the bench applies for (食品经营许可证核发, every required material
+/// handed in as one uploaded file) and a valid application for it.
+#[derive(Clone, Debug)]
+pub struct CaseKit {
+    pub materials: Vec<Value>,
+}
+
+pub const CASE_SERVICE: &str = "000172007000";
+const CASE_MATERIALS: [&str; 5] = [
+    "食品经营许可申请书",
+    "营业执照",
+    "法定代表人、股东身份证件",
+    "经营场所平面布局图及设备布局、工艺流程",
+    "食品安全管理制度",
+];
+
+impl CaseKit {
+    /// The application of citizen `n` at hall `h`.
+    pub fn application(&self, h: &Hall, n: u64) -> Value {
+        json!({
+            "region": h.region_code,
+            "hall_id": h.id,
+            "service": CASE_SERVICE,
+            "applicant": {"name": "张三", "id_number": id_number(n), "phone": format!("139{:08}", n % 100_000_000)},
+            "form": {
+                "org_name": format!("压测餐饮有限公司{n}"), "legal_rep_name": "张三", "contact_name": "张三",
+                "contact_phone": "13900139000", "org_address": "压测路 8 号", "commitment": true
+            },
+            "materials": self.materials,
+        })
+    }
+}
+
+/// Uploads the one material file (a multipart body by hand: the workspace's reqwest has no
+/// multipart feature) and probes each hall with one application; halls whose region does not
+/// offer or cannot route the service get no cases.
+async fn setup_cases(c: &reqwest::Client, base: &str, auth: &str, halls: &mut [Hall]) -> Result<Option<CaseKit>> {
+    const B: &str = "onestopbenchboundary";
+    let mut body = format!(
+        "--{B}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"material.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(b"%PDF-1.7\nonestop bench material\n");
+    body.extend_from_slice(format!("\r\n--{B}--\r\n").as_bytes());
+    let up = check(
+        c.post(format!("{base}/api/v1/uploads"))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={B}"),
+            )
+            .header("x-forwarded-for", citizen_addr(2_000_000))
+            .body(body)
+            .send()
+            .await?,
+        "upload material",
+    )
+    .await?;
+    let upload = up["id"].as_i64().context("upload id")?;
+    let kit = CaseKit {
+        materials: CASE_MATERIALS
+            .iter()
+            .map(|n| json!({"name": n, "upload_id": upload}))
+            .collect(),
+    };
+    let mut tried: Vec<(String, bool)> = Vec::new();
+    for h in halls.iter_mut() {
+        if let Some((_, ok)) = tried.iter().find(|(r, _)| *r == h.region_code) {
+            h.cases = *ok;
+            continue;
+        }
+        let r = c
+            .post(format!("{base}/api/v1/cases"))
+            .header("authorization", auth)
+            .json_body(&kit.application(h, 9_000_000 + h.id as u64))
+            .send()
+            .await?;
+        let ok = r.status().is_success();
+        if !ok {
+            let v = json_of(r).await;
+            eprintln!("onestop-bench: no cases in region {}: {}", h.region_code, v["code"]);
+        }
+        h.cases = ok;
+        tried.push((h.region_code.clone(), ok));
+    }
+    Ok(halls.iter().any(|h| h.cases).then_some(kit))
 }
 
 /// Optional parts of the mix, enabled when the server's OpenAPI document has them.
@@ -276,6 +367,7 @@ pub async fn setup(base: &str, halls: usize) -> Result<World> {
             kiosk,
             windows,
             slots,
+            cases: false,
         });
     }
     let found = check(
@@ -292,11 +384,17 @@ pub async fn setup(base: &str, halls: usize) -> Result<World> {
         .filter_map(|g| g["base_code"].as_str().map(|b| ("990100".to_owned(), b.to_owned())))
         .collect();
     let features = probe(&c, base).await?;
+    let cases = if features.cases {
+        setup_cases(&c, base, &auth, &mut out).await?
+    } else {
+        None
+    };
     Ok(World {
         halls: out,
         token,
         guides,
         features,
+        cases,
     })
 }
 

@@ -221,6 +221,16 @@ pub struct PendingMaterials {
     pub materials: Vec<String>,
     pub deadline: Date,
     pub delivered_on: Option<Date>,
+    /// The day the warnings sweeper found the deadline passed without them (flagged once).
+    #[serde(default)]
+    pub overdue_on: Option<Date>,
+}
+
+impl PendingMaterials {
+    /// Promised materials not yet delivered: the case may not be approved (see docs/CASES.md).
+    pub fn outstanding(&self) -> bool {
+        self.delivered_on.is_none()
+    }
 }
 
 /// Something that happens to a case; see [`IntakeState::apply`].
@@ -278,6 +288,9 @@ pub struct IntakeState {
     pub concluded_on: Option<Date>,
     /// Every notice issued, in order.
     pub notices: Vec<NoticeKind>,
+    /// The required materials of the catalogue version(s) applied under, checked at intake.
+    #[serde(default)]
+    pub required_materials: Vec<String>,
 }
 
 const MATERIAL_NAME_MAX: usize = 100;
@@ -333,6 +346,7 @@ impl IntakeState {
             pending: None,
             concluded_on: None,
             notices: vec![NoticeKind::Receipt],
+            required_materials: Vec::new(),
         }
     }
 
@@ -440,6 +454,7 @@ impl IntakeState {
                     materials,
                     deadline: *deadline,
                     delivered_on: None,
+                    overdue_on: None,
                 });
                 Ok(Some(NoticeKind::PendingAcceptance))
             }
@@ -498,12 +513,8 @@ impl IntakeState {
                         "该办件没有待补交的容缺材料",
                     ));
                 };
-                if *on > p.deadline {
-                    return Err(DomainError::conflict(
-                        "pending_deadline_passed",
-                        "已超过容缺材料的补交期限",
-                    ));
-                }
+                // Late materials are still taken: the case could not be approved without them,
+                // and ending it is a reviewer's decision, not the calendar's (docs/CASES.md).
                 p.delivered_on = Some(*on);
                 Ok(Some(NoticeKind::CorrectionReceipt))
             }

@@ -62,7 +62,7 @@ pub struct CaseRow {
     pub certificate_number: Option<String>,
 }
 
-const CASE_COLS: &str = "id, case_no, tracking_hash, region_id, region_path, hall_id, subject, subject_id, title, \
+pub(crate) const CASE_COLS: &str = "id, case_no, tracking_hash, region_id, region_path, hall_id, subject, subject_id, title, \
     catalogue_versions, workflow_version_id, workflow_definition, step_departments, applicant_name, \
     applicant_id_sealed, applicant_id_hash, applicant_id_masked, applicant_phone_sealed, applicant_phone_masked, \
     phone_last4_hash, form_sealed, form_masked, channel, ticket_id, status, case_type, intake_state, \
@@ -358,10 +358,12 @@ pub struct StepRow {
     pub ended_at: Option<i64>,
     pub due_on: Option<String>,
     pub warning: String,
+    /// 委托: the absent person this step was meant for; `handler` is their delegate.
+    pub delegated_from: Option<String>,
 }
 
-const STEP_COLS: &str = "id, case_id, step_key, step_name, department_id, department_name, role, region_path, hall_id, \
-    handler, assigned_by, claimed_at, opinion, action, started_at, ended_at, due_on, warning";
+pub(crate) const STEP_COLS: &str = "id, case_id, step_key, step_name, department_id, department_name, role, region_path, hall_id, \
+    handler, assigned_by, claimed_at, opinion, action, started_at, ended_at, due_on, warning, delegated_from";
 
 #[derive(Debug, Clone)]
 pub struct NewStep {
@@ -587,6 +589,7 @@ pub async fn inbox(conn: &mut AnyConnection, q: &InboxQuery) -> Result<Vec<Inbox
                     ended_at: r.try_get("ended_at")?,
                     due_on: r.try_get("due_on")?,
                     warning: r.try_get("warning")?,
+                    delegated_from: r.try_get("delegated_from")?,
                 },
                 case_no: r.try_get("case_no")?,
                 title: r.try_get("title")?,

@@ -65,6 +65,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "rollout",
         sql: include_str!("../migrations/0010_rollout.sql"),
     },
+    // casecore
+    Migration {
+        version: 12,
+        name: "case_links",
+        sql: include_str!("../migrations/0012_case_links.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -1,7 +1,9 @@
 //! Cases from intake to result, over HTTP on both backends: window and online application (phone
 //! code, idempotency), the one intake decision with its printable notices, deemed acceptance, the
 //! back-office inbox (claim, assign, reassign), step actions to the e-certificate, bundles fanning
-//! out, the public follow-up, the audited reveal, and every bad input the issue lists.
+//! out, the public follow-up, the audited reveal, and every bad input the issue lists; the case
+//! clock (pause, resume, extension), warnings per case and step with their lists, materials checked
+//! against the catalogue (一次性告知, 容缺 deadline), delegation (委托) and visits (linked tickets).
 use crate::both_backends;
 use crate::common::{TestApp, error_code};
 use reqwest::StatusCode;
@@ -29,6 +31,62 @@ fn food_application() -> Value {
         "applicant": {"name": "张三", "id_number": ID, "phone": PHONE},
         "form": company_form(),
     })
+}
+
+/// The required materials of 食品经营许可证核发 in the demo catalogue.
+const FOOD_MATERIALS: [&str; 5] = [
+    "食品经营许可申请书",
+    "营业执照",
+    "法定代表人、股东身份证件",
+    "经营场所平面布局图及设备布局、工艺流程",
+    "食品安全管理制度",
+];
+
+async fn upload_pdf(app: &TestApp) -> i64 {
+    let part = reqwest::multipart::Part::bytes(b"%PDF-1.7\nmaterial".to_vec()).file_name("材料.pdf");
+    let res = TestApp::client()
+        .post(app.url("/api/v1/uploads"))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+}
+
+/// The food application with every required material uploaded but those in `except`.
+async fn food_with_materials(app: &TestApp, except: &[&str]) -> Value {
+    let up = upload_pdf(app).await;
+    let mut body = food_application();
+    body["materials"] = FOOD_MATERIALS
+        .iter()
+        .filter(|n| !except.contains(n))
+        .map(|n| json!({"name": n, "upload_id": up}))
+        .collect();
+    body
+}
+
+/// Hands in whatever the catalogue still requires of case `id` (补正).
+async fn supply_missing(app: &TestApp, s: &crate::common::Session, id: i64) {
+    let check: Value = s
+        .get(&format!("/api/v1/cases/{id}/materials"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let up = upload_pdf(app).await;
+    let list: Vec<Value> = check["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| json!({"name": n, "upload_id": up}))
+        .collect();
+    if !list.is_empty() {
+        let res = s
+            .post(&format!("/api/v1/cases/{id}/materials"), &json!({"materials": list}))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
 }
 
 async fn count(app: &TestApp, table: &str) -> i64 {
@@ -65,7 +123,7 @@ async fn act(s: &crate::common::Session, id: i64, step: i64, action: &str, opini
 both_backends! {
     async fn a_window_case_runs_from_intake_to_a_verified_certificate(app: TestApp) {
         let clerk = app.login("luoping.clerk").await;
-        let res = clerk.post("/api/v1/cases", &food_application()).await;
+        let res = clerk.post("/api/v1/cases", &food_with_materials(&app, &[]).await).await;
         assert_eq!(res.status(), StatusCode::CREATED);
         let sub: Value = res.json().await.unwrap();
         let id = sub["id"].as_i64().unwrap();
@@ -320,8 +378,9 @@ both_backends! {
 both_backends! {
     async fn intake_refuses_pends_and_notifies_once(app: TestApp) {
         let clerk = app.login("luoping.clerk").await;
+        let body = food_with_materials(&app, &["食品安全管理制度"]).await;
         let new_case = || async {
-            let v: Value = clerk.post("/api/v1/cases", &food_application()).await.json().await.unwrap();
+            let v: Value = clerk.post("/api/v1/cases", &body).await.json().await.unwrap();
             v["id"].as_i64().unwrap()
         };
         // 不予受理 needs reasons.
@@ -337,14 +396,14 @@ both_backends! {
 
         // 一次性告知: once; then the complete materials arrive and the case is accepted.
         let b = new_case().await;
+        // An empty list is prefilled with what the catalogue still requires (食品安全管理制度).
         let res = clerk.post(&format!("/api/v1/cases/{b}/intake"), &json!({"decision": "notice_missing", "materials": []})).await;
-        assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "materials_empty".into()));
-        let res = clerk.post(&format!("/api/v1/cases/{b}/intake"), &json!({"decision": "notice_missing", "materials": ["食品安全管理制度", "营业执照"]})).await;
         let r: Value = res.json().await.unwrap();
         assert_eq!(r["status"], "awaiting_correction");
         assert_eq!(r["notice"], "missing_materials");
         let res = clerk.post(&format!("/api/v1/cases/{b}/intake"), &json!({"decision": "notice_missing", "materials": ["营业执照"]})).await;
         assert_eq!(error_code(res).await.0, StatusCode::CONFLICT);
+        supply_missing(&app, &clerk, b).await;
         let r: Value = clerk.post(&format!("/api/v1/cases/{b}/intake"), &json!({"decision": "accept"})).await.json().await.unwrap();
         assert_eq!(r["status"], "in_progress");
 
@@ -411,6 +470,7 @@ both_backends! {
         let res = clerk.post("/api/v1/cases", &body).await;
         assert_eq!(res.status(), StatusCode::CREATED);
         let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        supply_missing(&app, &clerk, id).await;
         let r: Value = clerk.post(&format!("/api/v1/cases/{id}/intake"), &json!({"decision": "accept"})).await.json().await.unwrap();
         let branches: Vec<i64> = r["open_steps"].as_array().unwrap().iter().map(|s| s.as_i64().unwrap()).collect();
         assert_eq!(branches.len(), 2, "both branches open at once");
@@ -440,7 +500,7 @@ both_backends! {
 both_backends! {
     async fn an_absent_reviewers_steps_move_and_reveals_are_audited(app: TestApp) {
         let clerk = app.login("luoping.clerk").await;
-        let v: Value = clerk.post("/api/v1/cases", &food_application()).await.json().await.unwrap();
+        let v: Value = clerk.post("/api/v1/cases", &food_with_materials(&app, &[]).await).await.json().await.unwrap();
         let id = v["id"].as_i64().unwrap();
         let r: Value = clerk.post(&format!("/api/v1/cases/{id}/intake"), &json!({"decision": "accept"})).await.json().await.unwrap();
         let step = r["open_steps"][0].as_i64().unwrap();
@@ -501,5 +561,362 @@ both_backends! {
         let (status, code) = error_code(res).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(code == "certificate_not_reusable" || code.starts_with("id_number"), "{code}");
+    }
+}
+
+/// Submits the complete food application at the window and accepts it; returns (case, open step).
+async fn accepted_food_case(app: &TestApp, clerk: &crate::common::Session) -> (i64, i64) {
+    let v: Value = clerk
+        .post("/api/v1/cases", &food_with_materials(app, &[]).await)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = v["id"].as_i64().unwrap();
+    let res = clerk
+        .post(&format!("/api/v1/cases/{id}/intake"), &json!({"decision": "accept"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let r: Value = res.json().await.unwrap();
+    (id, r["open_steps"][0].as_i64().unwrap())
+}
+
+fn at(t: &str) -> jiff::Timestamp {
+    t.parse().unwrap()
+}
+
+both_backends! {
+    async fn the_clock_pauses_for_a_special_procedure_resumes_and_is_extended(app: TestApp) {
+        let clerk = app.login("luoping.clerk").await;
+        // Accepted Wed 18 March: promised 5 working days (25 March), legal 10 (1 April).
+        let (id, _) = accepted_food_case(&app, &clerk).await;
+        let path = format!("/api/v1/cases/{id}/clock");
+        let path = path.as_str();
+        async fn post(s: &crate::common::Session, path: &str, body: Value) -> reqwest::Response {
+            s.post(path, &body).await
+        }
+        macro_rules! clock {
+            ($s:expr, $body:expr) => {
+                post(&$s, path, $body)
+            };
+        }
+        // Thu 19 March counts; an inspection starts Fri 20 March: the clock stops.
+        app.clock.set(at("2026-03-20T02:00:00Z"));
+        let reviewer = app.login("luoping.reviewer").await;
+        let res = clock!(reviewer, json!({"action": "start_special", "procedure": "séance"})).await;
+        assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "procedure_invalid".into()));
+        let res = clock!(reviewer, json!({"action": "start_special", "procedure": "inspection", "reason": "现场核查"})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.json::<Value>().await.unwrap()["status"], "suspended");
+        let v = case_view(&reviewer, id).await;
+        assert_eq!(v["clock_state"], "paused");
+        assert!(v["promised_deadline"].is_null(), "no deadline while the clock stands");
+        let res = clock!(reviewer, json!({"action": "start_special", "procedure": "testing"})).await;
+        assert_eq!(error_code(res).await.0, StatusCode::CONFLICT);
+        // It ends Thu 26 March (both ends uncounted): 4 promised days were left, counted from
+        // Fri 27 March: 27, 30, 31 March, 1 April. Legal: 9 left, over 清明 (4–6 April).
+        app.clock.set(at("2026-03-26T02:00:00Z"));
+        let reviewer = app.login("luoping.reviewer").await;
+        assert_eq!(clock!(reviewer, json!({"action": "end_special"})).await.status(), StatusCode::OK);
+        let v = case_view(&reviewer, id).await;
+        assert_eq!(v["clock_state"], "running");
+        assert_eq!(v["status"], "in_progress");
+        assert_eq!(v["promised_deadline"], "2026-04-01");
+        assert_eq!(v["legal_deadline"], "2026-04-09");
+        assert_eq!(error_code(clock!(reviewer, json!({"action": "end_special"})).await).await.0, StatusCode::CONFLICT);
+
+        // An extension needs a manager's approval and a reason, at most 10 days here.
+        let body = json!({"action": "extend", "days": 10, "reason": "需组织专家评审"});
+        assert_eq!(error_code(clock!(reviewer, body.clone()).await).await.0, StatusCode::FORBIDDEN);
+        let manager = app.login("luoping.manager").await;
+        let res = clock!(manager, json!({"action": "extend", "days": 10, "reason": "  "})).await;
+        assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "extension_reason_required".into()));
+        let res = clock!(manager, json!({"action": "extend", "days": 11, "reason": "需组织专家评审"})).await;
+        assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "case_extension_exceeds_limit".into()));
+        let told = |app: &TestApp| {
+            let store = app.store.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE body LIKE '%延长 10 个工作日%需组织专家评审%'")
+                    .fetch_one(store.read()).await.unwrap()
+            }
+        };
+        assert_eq!(told(&app).await, 0);
+        assert_eq!(clock!(manager, body).await.status(), StatusCode::OK);
+        let v = case_view(&manager, id).await;
+        // 10 more working days on each limit: 16 and 23 April.
+        assert_eq!(v["promised_deadline"], "2026-04-16");
+        assert_eq!(v["legal_deadline"], "2026-04-23");
+        assert_eq!(told(&app).await, 1, "the applicant is told the extension and its reason");
+        let kinds: Vec<&str> = v["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        assert!(kinds.contains(&"clock.pause") && kinds.contains(&"clock.resume") && kinds.contains(&"clock.extend"));
+    }
+}
+
+both_backends! {
+    async fn the_sweeper_warns_per_case_and_per_step_and_the_lists_filter(app: TestApp) {
+        // The county's threshold: yellow at 3 working days left.
+        let admin = app.token("luoping.admin").await;
+        let county = app.region_id("990121").await;
+        let res = admin.put(&format!("/api/v1/regions/{county}/settings/cases.rules"),
+            &json!({"warning_threshold_days": 3, "notice_window_days": 5})).await;
+        assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+        let clerk = app.login("luoping.clerk").await;
+        let (id, step) = accepted_food_case(&app, &clerk).await;
+        let reviewer = app.login("luoping.reviewer").await;
+        let claimed: Value = reviewer.post(&format!("/api/v1/case-steps/{step}/claim"), &json!({})).await.json().await.unwrap();
+        // 材料审核 has 2 working days: due Fri 20 March.
+        assert_eq!(claimed["due_on"], "2026-03-20");
+        let dept = claimed["department_id"].as_i64().unwrap();
+        let hall = claimed["hall_id"].as_i64().unwrap();
+        let sweep = |t: &'static str| onestop_web::cases::sweep::warnings_at(&app.state, at(t));
+        let levels = || async {
+            let v = case_view(&reviewer, id).await;
+            let s = v["steps"].as_array().unwrap().iter().find(|s| s["id"] == step).unwrap()["warning"].clone();
+            (v["warning"].as_str().unwrap().to_owned(), s.as_str().unwrap().to_owned())
+        };
+        // Wed 18 March: the case has 5 days left (none), the step 2 (yellow).
+        sweep("2026-03-18T03:00:00Z").await.unwrap();
+        assert_eq!(levels().await, ("none".into(), "yellow".into()));
+        assert_eq!(sweep("2026-03-18T04:00:00Z").await.unwrap(), 0, "only changes are written");
+        // Fri 20 March: 3 days left on the case (yellow); Mon 23: the step is overdue (red).
+        sweep("2026-03-20T03:00:00Z").await.unwrap();
+        assert_eq!(levels().await, ("yellow".into(), "yellow".into()));
+        sweep("2026-03-23T03:00:00Z").await.unwrap();
+        assert_eq!(levels().await, ("yellow".into(), "red".into()));
+        // Thu 26 March: the promised deadline (25 March) has passed.
+        sweep("2026-03-26T03:00:00Z").await.unwrap();
+        assert_eq!(levels().await, ("red".into(), "red".into()));
+
+        // The lists, by hall, department and person.
+        let manager = app.login("luoping.manager").await;
+        let ids = |path: String| {
+            let m = &manager;
+            async move {
+                let res = m.get(&path).await;
+                assert_eq!(res.status(), StatusCode::OK, "{path}");
+                res.json::<Vec<Value>>().await.unwrap().iter().map(|c| c["id"].as_i64().unwrap()).collect::<Vec<_>>()
+            }
+        };
+        for q in [format!("hall_id={hall}"), format!("department_id={dept}"), "handler=luoping.reviewer".into()] {
+            assert_eq!(ids(format!("/api/v1/cases?warning=red&{q}")).await, vec![id], "{q}");
+            assert_eq!(ids(format!("/api/v1/case-steps/warnings?warning=red&{q}")).await, vec![step], "{q}");
+        }
+        for q in [format!("hall_id={}", hall + 1000), format!("department_id={}", dept + 1000), "handler=luoping.clerk".into()] {
+            assert!(ids(format!("/api/v1/cases?warning=red&{q}")).await.is_empty(), "{q}");
+            assert!(ids(format!("/api/v1/case-steps/warnings?{q}")).await.is_empty(), "{q}");
+        }
+        assert!(ids("/api/v1/cases?warning=yellow".into()).await.is_empty());
+        let res = manager.get("/api/v1/case-steps/warnings?warning=purple").await;
+        assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "warning_invalid".into()));
+        // Another county's manager does not see them.
+        let other = app.login("qinghe.manager").await;
+        let res: Vec<Value> = other.get("/api/v1/case-steps/warnings").await.json().await.unwrap();
+        assert!(res.is_empty());
+    }
+}
+
+both_backends! {
+    async fn intake_checks_the_materials_and_a_late_commitment_blocks_approval(app: TestApp) {
+        let clerk = app.login("luoping.clerk").await;
+        // Two required materials missing: acceptance is refused with the list, nothing changes.
+        let body = food_with_materials(&app, &["营业执照", "食品安全管理制度"]).await;
+        let id = clerk.post("/api/v1/cases", &body).await.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        let check: Value = clerk.get(&format!("/api/v1/cases/{id}/materials")).await.json().await.unwrap();
+        assert_eq!(check["missing"], json!(["营业执照", "食品安全管理制度"]));
+        let res = clerk.post(&format!("/api/v1/cases/{id}/intake"), &json!({"decision": "accept"})).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let e: Value = res.json().await.unwrap();
+        assert_eq!(e["code"], "materials_missing");
+        let listed: Vec<&str> = e["fields"].as_array().unwrap().iter().map(|f| f["message"].as_str().unwrap()).collect();
+        assert_eq!(listed, ["营业执照", "食品安全管理制度"]);
+        assert_eq!(case_view(&clerk, id).await["status"], "submitted");
+        // 容缺 may cover only what it lists.
+        let pending = |m: &[&str]| json!({"decision": "accept_pending", "materials": m, "deadline": "2026-03-20", "commitment_signed": true});
+        let res = clerk.post(&format!("/api/v1/cases/{id}/intake"), &pending(&["食品安全管理制度"])).await;
+        assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "materials_missing".into()));
+        // The one notice, prefilled with the list.
+        let r: Value = clerk.post(&format!("/api/v1/cases/{id}/intake"), &json!({"decision": "notice_missing"})).await.json().await.unwrap();
+        assert_eq!(r["notice"], "missing_materials");
+        let v = case_view(&clerk, id).await;
+        let notice = v["notices"].as_array().unwrap().iter().find(|n| n["kind"] == "missing_materials").unwrap().clone();
+        let content: Value = match &notice["content"] { Value::String(s) => serde_json::from_str(s).unwrap(), c => c.clone() };
+        assert_eq!(content["materials"], json!(["营业执照", "食品安全管理制度"]));
+        // Nothing missing: a notice would list nothing.
+        let full = clerk.post("/api/v1/cases", &food_with_materials(&app, &[]).await).await.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        let res = clerk.post(&format!("/api/v1/cases/{full}/intake"), &json!({"decision": "notice_missing"})).await;
+        assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "materials_empty".into()));
+        // Bad hand-ins change nothing.
+        let up = upload_pdf(&app).await;
+        for (m, code) in [
+            (json!([{"name": "户口本", "upload_id": up}]), "material_unknown"),
+            (json!([{"name": "营业执照"}]), "material_source_required"),
+            (json!([]), "materials_empty"),
+        ] {
+            let res = clerk.post(&format!("/api/v1/cases/{id}/materials"), &json!({"materials": m})).await;
+            assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, code.into()));
+        }
+        supply_missing(&app, &clerk, id).await;
+        let check: Value = clerk.get(&format!("/api/v1/cases/{id}/materials")).await.json().await.unwrap();
+        assert_eq!(check["missing"], json!([]));
+        assert_eq!(clerk.post(&format!("/api/v1/cases/{id}/intake"), &json!({"decision": "accept"})).await.status(), StatusCode::OK);
+
+        // 容缺: 食品安全管理制度 promised by Fri 20 March.
+        let body = food_with_materials(&app, &["食品安全管理制度"]).await;
+        let c = clerk.post("/api/v1/cases", &body).await.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        let r: Value = clerk.post(&format!("/api/v1/cases/{c}/intake"), &pending(&["食品安全管理制度"])).await.json().await.unwrap();
+        assert_eq!(r["status"], "in_progress");
+        let mut step = r["open_steps"][0].as_i64().unwrap();
+        let sweep = |t: &'static str| onestop_web::cases::sweep::warnings_at(&app.state, at(t));
+        sweep("2026-03-20T03:00:00Z").await.unwrap();
+        assert_eq!(case_view(&clerk, c).await["warning"], "none", "not overdue on the deadline itself");
+        // Mon 23 March: overdue. Flagged once (event, applicant told), the case red.
+        sweep("2026-03-23T03:00:00Z").await.unwrap();
+        sweep("2026-03-23T04:00:00Z").await.unwrap();
+        let v = case_view(&clerk, c).await;
+        assert_eq!(v["warning"], "red");
+        let overdue = v["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "materials.overdue").count();
+        assert_eq!(overdue, 1);
+        let told: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE body LIKE '%容缺材料已超过补交期限%'")
+            .fetch_one(app.store.read()).await.unwrap();
+        assert_eq!(told, 1);
+        // The back office works on, but the case cannot be approved until the materials arrive.
+        let reviewer = app.login("luoping.reviewer").await;
+        let res = loop {
+            let res = act(&reviewer, c, step, "approve", "同意").await;
+            if res.status() != StatusCode::OK {
+                break res;
+            }
+            step = res.json::<Value>().await.unwrap()["open_steps"][0].as_i64().unwrap();
+        };
+        assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "pending_materials_outstanding".into()));
+        let up = upload_pdf(&app).await;
+        let res = clerk.post(&format!("/api/v1/cases/{c}/materials"), &json!({"materials": [{"name": "食品安全管理制度", "upload_id": up}]})).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(case_view(&clerk, c).await["notices"].as_array().unwrap().iter().any(|n| n["kind"] == "correction_receipt"));
+        let r: Value = act(&reviewer, c, step, "approve", "准予许可").await.json().await.unwrap();
+        assert_eq!(r["status"], "concluded_approved");
+        let res = clerk.post(&format!("/api/v1/cases/{c}/materials"), &json!({"materials": [{"name": "营业执照", "upload_id": up}]})).await;
+        assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "case_concluded".into()));
+    }
+}
+
+both_backends! {
+    async fn an_absent_persons_work_is_delegated_for_a_period(app: TestApp) {
+        let clerk = app.login("luoping.clerk").await;
+        let (a, step_a) = accepted_food_case(&app, &clerk).await;
+        let reviewer = app.login("luoping.reviewer").await;
+        assert_eq!(reviewer.post(&format!("/api/v1/case-steps/{step_a}/claim"), &json!({})).await.status(), StatusCode::OK);
+        let admin = app.login("luoping.admin").await;
+        let me: Value = reviewer.get("/api/v1/me").await.json().await.unwrap();
+        let region = app.region_id("990121").await;
+        let res = admin.post("/api/v1/users", &json!({
+            "username": "luoping.reviewer2", "display_name": "备岗审批", "password": crate::common::PASSWORD,
+            "department_id": me["department_id"], "hall_id": me["hall_id"],
+            "grants": [{"role": "reviewer", "region_id": region}]
+        })).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let manager = app.login("luoping.manager").await;
+        let delegation = |from: &str, to: &str, starts: &str, ends: &str, reason: &str| {
+            json!({"from": from, "to": to, "starts_on": starts, "ends_on": ends, "reason": reason})
+        };
+        let ok = delegation("luoping.reviewer", "luoping.reviewer2", "2026-03-18", "2026-03-27", "休年假");
+        // Bad input, each with its code; nothing is stored.
+        for (body, status, code) in [
+            (delegation("luoping.reviewer", "luoping.reviewer2", "2026-03-18", "2026-03-27", " "), 422, "delegation_reason_required"),
+            (delegation("luoping.reviewer", "luoping.reviewer2", "2026-03-27", "2026-03-18", "休年假"), 422, "delegation_period_invalid"),
+            (delegation("luoping.reviewer", "luoping.reviewer", "2026-03-18", "2026-03-27", "休年假"), 422, "delegation_self"),
+            (delegation("luoping.reviewer", "luoping.clerk", "2026-03-18", "2026-03-27", "休年假"), 422, "delegate_unsuitable"),
+            (delegation("luoping.reviewer", "nobody", "2026-03-18", "2026-03-27", "休年假"), 422, "user_unknown"),
+        ] {
+            let res = manager.post("/api/v1/case-delegations", &body).await;
+            assert_eq!(error_code(res).await, (StatusCode::from_u16(status).unwrap(), code.into()), "{body}");
+        }
+        assert_eq!(error_code(reviewer.post("/api/v1/case-delegations", &ok).await).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(count(&app, "case_delegations").await, 0);
+
+        // The delegation runs from today: the step the reviewer holds moves to the delegate.
+        let res = manager.post("/api/v1/case-delegations", &ok).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let d: Value = res.json().await.unwrap();
+        assert_eq!(d["steps"], json!([step_a]));
+        let res = manager.post("/api/v1/case-delegations", &delegation("luoping.reviewer2", "luoping.reviewer", "2026-03-20", "2026-03-30", "出差")).await;
+        assert_eq!(error_code(res).await, (StatusCode::CONFLICT, "delegation_overlaps".into()));
+        // A step claimed by, or assigned to, the absent reviewer goes to the delegate too.
+        let (b, step_b) = accepted_food_case(&app, &clerk).await;
+        let (_, step_c) = accepted_food_case(&app, &clerk).await;
+        let claimed: Value = reviewer.post(&format!("/api/v1/case-steps/{step_b}/claim"), &json!({})).await.json().await.unwrap();
+        let assigned: Value = manager.post(&format!("/api/v1/case-steps/{step_c}/assign"), &json!({"username": "luoping.reviewer"})).await.json().await.unwrap();
+        for s in [&claimed, &assigned] {
+            assert_eq!((s["handler"].as_str(), s["delegated_from"].as_str()), (Some("luoping.reviewer2"), Some("luoping.reviewer")), "{s}");
+        }
+        let v = case_view(&manager, a).await;
+        let rec = v["steps"].as_array().unwrap().iter().find(|s| s["id"] == step_a).unwrap().clone();
+        assert_eq!(rec["delegated_from"], "luoping.reviewer");
+        // Recorded as delegation in the audit trail, not as reassignment.
+        let audited = |action: &'static str| {
+            let store = app.store.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_log WHERE action = $1")
+                    .bind(action).fetch_one(store.read()).await.unwrap()
+            }
+        };
+        assert_eq!(audited("case.step.delegate").await, 3);
+        assert_eq!(audited("case.step.reassign").await, 0);
+        assert_eq!(audited("case.delegation").await, 1);
+        let second = app.login("luoping.reviewer2").await;
+        assert_eq!(act(&second, b, step_b, "approve", "").await.status(), StatusCode::OK);
+        assert_eq!(error_code(act(&reviewer, a, step_a, "approve", "").await).await.1, "step_claimed_by_other");
+        let list: Vec<Value> = manager.get("/api/v1/case-delegations").await.json().await.unwrap();
+        assert_eq!(list.len(), 1);
+        // After the period, the reviewer claims for themself again.
+        app.clock.set(at("2026-03-30T02:00:00Z"));
+        let reviewer = app.login("luoping.reviewer").await;
+        let (_, step_d) = accepted_food_case(&app, &app.login("luoping.clerk").await).await;
+        let s: Value = reviewer.post(&format!("/api/v1/case-steps/{step_d}/claim"), &json!({})).await.json().await.unwrap();
+        assert_eq!((s["handler"].as_str(), s["delegated_from"].as_str()), (Some("luoping.reviewer"), None));
+    }
+}
+
+both_backends! {
+    async fn a_window_case_links_the_served_tickets_of_its_visits(app: TestApp) {
+        use onestop_web::queue::{self as q, Taker, WindowChange};
+        let region = app.region_id("990121").await;
+        let hall = onestop_store::org::halls_in(app.store.read(), "/").await.unwrap()
+            .into_iter().find(|h| h.region_id == region).unwrap().id;
+        let window = onestop_store::org::windows_of_hall(app.store.read(), hall).await.unwrap()
+            .into_iter().find(|w| w.number == "1").unwrap().id;
+        let sys = onestop_web::queue::sim::sim_principal();
+        q::change_window(&app.state, &sys, window, WindowChange::Open).await.unwrap();
+        let take = || q::take_ticket(&app.state, hall, "A", onestop_domain::queue::PriorityGroup::None, Taker::Staff { actor: "test".into() });
+        let first = take().await.unwrap().id;
+        let waiting = take().await.unwrap().id;
+        q::call_next(&app.state, &sys, window).await.unwrap();
+        let clerk = app.login("luoping.clerk").await;
+        let mut body = food_with_materials(&app, &[]).await;
+        body["ticket_id"] = json!(waiting);
+        let res = clerk.post("/api/v1/cases", &body).await;
+        assert_eq!(error_code(res).await, (StatusCode::UNPROCESSABLE_ENTITY, "ticket_not_served".into()));
+        body["ticket_id"] = json!(first);
+        let sub: Value = clerk.post("/api/v1/cases", &body).await.json().await.unwrap();
+        let id = sub["id"].as_i64().unwrap();
+        let v = case_view(&clerk, id).await;
+        assert_eq!(v["ticket_id"], first);
+        // A second visit, to collect the result: two rows, so not 最多跑一次.
+        let path = format!("/api/v1/cases/{id}/visits");
+        macro_rules! visit {
+            ($t:expr, $purpose:expr) => {
+                clerk.post(&path, &json!({"ticket_id": $t, "purpose": $purpose}))
+            };
+        }
+        assert_eq!(error_code(visit!(waiting, "result").await).await.1, "ticket_not_served");
+        assert_eq!(error_code(visit!(first, "lunch").await).await.1, "visit_purpose_invalid");
+        for action in [q::WindowAction::Start, q::WindowAction::Finish] {
+            q::ticket_action(&app.state, &sys, window, first, action, q::TransferTo::default()).await.unwrap();
+        }
+        q::call_next(&app.state, &sys, window).await.unwrap();
+        assert_eq!(visit!(waiting, "result").await.status(), StatusCode::NO_CONTENT);
+        let visits: Vec<Value> = clerk.get(&format!("/api/v1/cases/{id}/visits")).await.json().await.unwrap();
+        let got: Vec<(i64, &str)> = visits.iter().map(|v| (v["ticket_id"].as_i64().unwrap(), v["purpose"].as_str().unwrap())).collect();
+        assert_eq!(got, vec![(first, "submit"), (waiting, "result")]);
     }
 }

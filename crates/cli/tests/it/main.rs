@@ -32,3 +32,5 @@ mod durability;
 mod queue_estimate;
 // caseui
 mod case_pages;
+// casecore
+mod case_bench;

@@ -615,6 +615,14 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/case-steps/{id}/claim"),
     ("post", "/case-steps/{id}/assign"),
     ("post", "/case-steps/reassign"),
+    // casecore
+    ("get", "/cases/{id}/materials"),
+    ("post", "/cases/{id}/materials"),
+    ("get", "/cases/{id}/visits"),
+    ("post", "/cases/{id}/visits"),
+    ("get", "/case-steps/warnings"),
+    ("get", "/case-delegations"),
+    ("post", "/case-delegations"),
 ];
 
 /// Public reads that answer an anonymous request with data, by design.

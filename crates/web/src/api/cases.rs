@@ -2,6 +2,7 @@
 //! the back-office inbox (claim, assign, reassign), step actions, the case clock, the clerk's
 //! audited reveal, and the public follow-up. The rules are in `crate::cases`.
 use crate::auth::{Auth, authenticate, check_csrf, client_ip};
+use crate::cases::links;
 use crate::cases::{
     self as ops, ActRequest, ActionResult, ApplicantInput, CaseView, ClockRequest, IntakeDecision, MaterialInput,
     PublicCase, SubmitRequest, Submitted, Submitter,
@@ -33,12 +34,35 @@ pub fn router() -> Router<AppState> {
         .route("/case-steps/{id}/claim", post(claim))
         .route("/case-steps/{id}/assign", post(assign))
         .route("/case-steps/reassign", post(reassign))
+        .route("/cases/{id}/materials", get(materials_check).post(provide_materials))
+        .route("/cases/{id}/visits", get(visits).post(link_visit))
+        .route("/case-steps/warnings", get(step_warnings))
+        .route("/case-delegations", get(delegations).post(delegate))
 }
 
 #[derive(OpenApi)]
 #[openapi(
     paths(
-        submit, phone_code, follow, list_cases, get_case, intake, act, clock, reveal, inbox, claim, assign, reassign
+        submit,
+        phone_code,
+        follow,
+        list_cases,
+        get_case,
+        intake,
+        act,
+        clock,
+        reveal,
+        inbox,
+        claim,
+        assign,
+        reassign,
+        materials_check,
+        provide_materials,
+        visits,
+        link_visit,
+        step_warnings,
+        delegations,
+        delegate
     ),
     components(schemas(
         SubmitRequest,
@@ -58,7 +82,12 @@ pub fn router() -> Router<AppState> {
         AssignRequest,
         ReassignRequest,
         Reassigned,
-        CaseSummary
+        CaseSummary,
+        links::MaterialsCheck,
+        links::ProvideRequest,
+        links::DelegationRequest,
+        links::Delegated,
+        VisitRequest
     ))
 )]
 pub struct CasesDoc;
@@ -154,6 +183,22 @@ pub struct ListQuery {
     /// none | yellow | red
     pub warning: Option<String>,
     pub hall_id: Option<i64>,
+    /// Cases with an open step of this department.
+    pub department_id: Option<i64>,
+    /// Cases with an open step in this person's hands (username).
+    pub handler: Option<String>,
+}
+
+impl ListQuery {
+    fn filter(self) -> onestop_store::case_links::CaseFilter {
+        onestop_store::case_links::CaseFilter {
+            status: self.status,
+            warning: self.warning,
+            hall_id: self.hall_id,
+            department_id: self.department_id,
+            handler: self.handler.map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()),
+        }
+    }
 }
 
 /// A line of a case list.
@@ -188,8 +233,9 @@ impl From<CaseRow> for CaseSummary {
     }
 }
 
-/// Cases of the caller's subtree (newest first, at most 200), by status, warning level or hall:
-/// the warning lists of hall managers and supervisors.
+/// Cases of the caller's subtree (newest first, at most 200), by status, warning level, hall,
+/// department or person (an open step of that department / in that person's hands): the warning
+/// lists of hall managers and supervisors.
 #[utoipa::path(get, path = "/api/v1/cases", params(ListQuery),
     responses((status = 200, body = Vec<CaseSummary>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list_cases(
@@ -197,7 +243,7 @@ async fn list_cases(
     Auth(p): Auth,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Vec<CaseSummary>>> {
-    let rows = ops::list(&state, &p, q.status.as_deref(), q.warning.as_deref(), q.hall_id).await?;
+    let rows = links::list_by(&state, &p, &q.filter()).await?;
     Ok(Json(rows.into_iter().map(CaseSummary::from).collect()))
 }
 
@@ -330,4 +376,102 @@ async fn reassign(State(state): S, Auth(p): Auth, ApiJson(r): ApiJson<ReassignRe
     Ok(Json(Reassigned {
         steps: ops::reassign_all(&state, &p, &r.from, &r.to).await?,
     }))
+}
+
+// casecore: materials check, later materials, visits, step warnings, delegations.
+
+/// The case's materials against the catalogue: required, provided, pending (容缺) and missing.
+/// `missing` is what a 一次性告知单 lists (an intake `notice_missing` without `materials` is
+/// prefilled with it); an `accept` while it is not empty is 422 `materials_missing`.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/materials", params(("id" = i64, Path)),
+    responses((status = 200, body = links::MaterialsCheck), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn materials_check(
+    State(state): S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<links::MaterialsCheck>> {
+    ops::get(&state, &p, id).await?;
+    let l = ops::load(&state, id).await?;
+    Ok(Json(links::materials_check(&state, &l).await?))
+}
+
+/// Hands in materials after submission (补正 after a 一次性告知, or the 容缺 materials), at a
+/// window, optionally with the served ticket of the visit. The last pending item fulfils the
+/// commitment (补正材料收讫). A concluded case: 409 `case_concluded`.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/materials", params(("id" = i64, Path)), request_body = links::ProvideRequest,
+    responses((status = 200, body = links::MaterialsCheck), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn provide_materials(
+    State(state): S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(r): ApiJson<links::ProvideRequest>,
+) -> ApiResult<Json<links::MaterialsCheck>> {
+    Ok(Json(links::provide(&state, &p, id, r).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VisitRequest {
+    pub ticket_id: i64,
+    /// materials | result | consult
+    pub purpose: String,
+}
+
+/// The visits (served queue tickets) linked to a case, first the one that took it in: the basis
+/// of 最多跑一次 (at most one row: finished in at most one visit).
+#[utoipa::path(get, path = "/api/v1/cases/{id}/visits", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<Object>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn visits(
+    State(state): S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<onestop_store::case_links::CaseTicket>>> {
+    Ok(Json(links::visits(&state, &p, id).await?))
+}
+
+/// Links a later visit (a called or served ticket of the case's hall) to a case.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/visits", params(("id" = i64, Path)), request_body = VisitRequest,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn link_visit(
+    State(state): S,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(r): ApiJson<VisitRequest>,
+) -> ApiResult<StatusCode> {
+    links::link_visit(&state, &p, id, r.ticket_id, r.purpose.trim()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Open steps with a step warning (yellow or red; `warning` picks one), by hall, department and
+/// person (`handler`).
+#[utoipa::path(get, path = "/api/v1/case-steps/warnings", params(ListQuery),
+    responses((status = 200, body = Vec<Object>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn step_warnings(
+    State(state): S,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Vec<StepRow>>> {
+    Ok(Json(links::step_warnings(&state, &p, &q.filter()).await?))
+}
+
+/// Delegations (委托) of the manager's subtrees.
+#[utoipa::path(get, path = "/api/v1/case-delegations",
+    responses((status = 200, body = Vec<Object>), (status = 403, body = ErrorBody)))]
+async fn delegations(State(state): S, Auth(p): Auth) -> ApiResult<Json<Vec<onestop_store::case_links::DelegationRow>>> {
+    Ok(Json(links::delegations(&state, &p).await?))
+}
+
+/// Delegates an absent person's work for a period (hall managers): steps claimed by or assigned
+/// to `from` go to `to` (recorded as `delegated_from` on the step, `case.step.delegate` in the
+/// audit), and `from`'s open steps move now if the period has begun. Unlike a reassignment it has
+/// a period and a reason. 422 `delegation_reason_required`, `delegation_period_invalid`,
+/// `delegation_self`, `delegate_unsuitable`, `user_unknown`; 409 `delegation_overlaps`.
+#[utoipa::path(post, path = "/api/v1/case-delegations", request_body = links::DelegationRequest,
+    responses((status = 201, body = links::Delegated), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn delegate(
+    State(state): S,
+    Auth(p): Auth,
+    ApiJson(r): ApiJson<links::DelegationRequest>,
+) -> ApiResult<(StatusCode, Json<links::Delegated>)> {
+    Ok((StatusCode::CREATED, Json(links::delegate(&state, &p, r).await?)))
 }

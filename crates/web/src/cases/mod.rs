@@ -4,6 +4,7 @@
 //! and the public follow-up. Each action checks who may act, lets the domain state machines
 //! (`intake`, `workflow`, `case_clock`) decide, then writes the new state, the step record, the
 //! event, the audit entry and any message in ONE transaction.
+pub mod links;
 pub mod sweep;
 
 use crate::auth::{Principal, sha256_hex};
@@ -146,7 +147,7 @@ fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-fn invalid(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
+pub(crate) fn invalid(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
     let message = message.into();
     let mut e = ApiError::validation(code, message.clone());
     e.fields.push(FieldError {
@@ -157,7 +158,7 @@ fn invalid(code: &'static str, field: &str, message: impl Into<String>) -> ApiEr
     e
 }
 
-async fn conn(state: &AppState) -> ApiResult<sqlx::pool::PoolConnection<sqlx::Any>> {
+pub(crate) async fn conn(state: &AppState) -> ApiResult<sqlx::pool::PoolConnection<sqlx::Any>> {
     state
         .store
         .read()
@@ -166,7 +167,7 @@ async fn conn(state: &AppState) -> ApiResult<sqlx::pool::PoolConnection<sqlx::An
         .map_err(|e| ApiError::from(StoreError::from(e)))
 }
 
-fn audit(actor: &str, c: &CaseRow, at: Timestamp, action: &'static str, detail: Value) -> AuditEntry {
+pub(crate) fn audit(actor: &str, c: &CaseRow, at: Timestamp, action: &'static str, detail: Value) -> AuditEntry {
     AuditEntry {
         region_id: c.region_id,
         at,
@@ -604,6 +605,7 @@ pub async fn submit(
             if hall.as_ref().is_none_or(|h| h.id != t.hall_id) {
                 return Err(invalid("ticket_unknown", "ticket_id", "该号票不属于本大厅"));
             }
+            links::check_served(&t)?;
             Some(t.id)
         }
     };
@@ -652,7 +654,14 @@ pub async fn submit(
         }
     }
     let tracking = random_tracking_code();
-    let intake = IntakeState::received(today);
+    let mut intake = IntakeState::received(today);
+    // The required materials of the version(s) applied under, checked at intake (一次性告知).
+    intake.required_materials = offer
+        .materials
+        .iter()
+        .filter(|m| m.required)
+        .map(|m| m.name.clone())
+        .collect();
     let clock = CaseClock::new(offer.case_type, offer.limits);
     let form_json = to_json(&values)?;
     let new = NewCase {
@@ -710,6 +719,9 @@ pub async fn submit(
                 new.case_no = no.as_str().to_owned();
                 new.phone_last4_hash = keys2.lookup_hash("phone_last4", &format!("{}:{last4}", no.as_str()));
                 let id = store::submit(tx, &new, &materials, now).await?;
+                if let Some(t) = new.ticket_id {
+                    onestop_store::case_links::link_ticket(tx, id, t, "submit", now).await?;
+                }
                 let row = store::get(tx.conn(), id).await?;
                 store::append_event(
                     tx,
@@ -874,8 +886,12 @@ pub enum IntakeDecision {
         /// The applicant signed the commitment (承诺书).
         commitment_signed: bool,
     },
-    /// 一次性告知: everything missing, in one notice.
-    NoticeMissing { materials: Vec<String> },
+    /// 一次性告知: everything missing, in one notice. Without `materials` (or with an empty
+    /// list), the notice is prefilled with the required materials of the catalogue not handed in.
+    NoticeMissing {
+        #[serde(default)]
+        materials: Vec<String>,
+    },
 }
 
 /// What an action did, for the API.
@@ -955,7 +971,7 @@ fn cn_date(d: Date) -> String {
     format!("{}年{}月{}日", d.year(), d.month(), d.day())
 }
 
-async fn sms_applicant(
+pub(crate) async fn sms_applicant(
     tx: &mut Tx,
     keys: &DataKeys,
     row: &CaseRow,
@@ -987,8 +1003,21 @@ pub async fn decide_intake(
     let expected = (l.row.status.clone(), l.row.updated_at);
     let mut content = json!({});
     let mut new_materials: Vec<NewMaterial> = Vec::new();
+    let check = links::materials_check(state, &l).await?;
+    let mut decision = decision;
+    if let IntakeDecision::NoticeMissing { materials } = &mut decision
+        && materials.is_empty()
+    {
+        materials.clone_from(&check.missing);
+    }
     let event = match &decision {
-        IntakeDecision::Accept => CaseEvent::Accept { on: today },
+        IntakeDecision::Accept => {
+            // (A case already decided gets the intake's own 409 below, not a materials list.)
+            if l.status.awaiting_intake() {
+                links::require_complete(&check, &[])?;
+            }
+            CaseEvent::Accept { on: today }
+        }
         IntakeDecision::Refuse { reasons } => {
             content = json!({"reasons": reasons.trim()});
             CaseEvent::Refuse {
@@ -1007,6 +1036,9 @@ pub async fn decide_intake(
                     "commitment_signed",
                     "容缺受理须由申请人签署承诺书",
                 ));
+            }
+            if l.status.awaiting_intake() {
+                links::require_complete(&check, materials)?;
             }
             // The promised deadline the pending materials may not pass.
             let mut probe = l.clock.clone();
@@ -1174,7 +1206,7 @@ async fn hall_name(state: &AppState, hall_id: Option<i64>) -> String {
 
 /// Whether `p` works steps of `role` at the case's region: holds that role there (a hall manager
 /// also works the reviewers' steps, as the role matrix allows).
-fn works_step(p: &Principal, step: &StepRow) -> bool {
+pub(crate) fn works_step(p: &Principal, step: &StepRow) -> bool {
     let Ok(role) = Role::parse(&step.role) else {
         return false;
     };
@@ -1184,7 +1216,7 @@ fn works_step(p: &Principal, step: &StepRow) -> bool {
     })
 }
 
-fn in_department(p: &Principal, step: &StepRow) -> bool {
+pub(crate) fn in_department(p: &Principal, step: &StepRow) -> bool {
     match (p.user.department_id, step.department_id) {
         (Some(mine), Some(theirs)) => mine == theirs,
         // Staff without a department (a hall manager) act for any department of their hall.
@@ -1220,6 +1252,12 @@ pub async fn claim(state: &AppState, p: &Principal, step_id: i64) -> ApiResult<S
     let actor = p.user.username.clone();
     let now = state.clock.now();
     let auditor = p.actor();
+    // 委托: a step claimed by someone away goes to their delegate.
+    if let Some(d) = links::delegate_of(state, &actor, &s, today_at(now)).await? {
+        links::write_delegated(state, &s, None, &actor, &d, None, &auditor, now).await?;
+        let mut c = conn(state).await?;
+        return Ok(store::step(&mut c, step_id).await?);
+    }
     state
         .store
         .write(move |tx| {
@@ -1252,6 +1290,13 @@ pub async fn assign(state: &AppState, p: &Principal, step_id: i64, username: &st
     let now = state.clock.now();
     let actor = p.actor();
     let to = target.user.username.clone();
+    // 委托: a step assigned to someone away goes to their delegate.
+    if let Some(d) = links::delegate_of(state, &to, &s, today_at(now)).await? {
+        let from = s.handler.clone();
+        links::write_delegated(state, &s, from.as_deref(), &to, &d, Some(&actor), &actor, now).await?;
+        let mut c = conn(state).await?;
+        return Ok(store::step(&mut c, step_id).await?);
+    }
     state
         .store
         .write(move |tx| {
@@ -1269,7 +1314,7 @@ pub async fn assign(state: &AppState, p: &Principal, step_id: i64, username: &st
     Ok(store::step(&mut c, step_id).await?)
 }
 
-async fn staff_principal(state: &AppState, username: &str) -> ApiResult<Principal> {
+pub(crate) async fn staff_principal(state: &AppState, username: &str) -> ApiResult<Principal> {
     let (user, _) = onestop_store::users::by_username(state.store.read(), username.trim())
         .await?
         .ok_or_else(|| invalid("user_unknown", "username", "没有这个用户"))?;

@@ -112,7 +112,12 @@ fn level_str(l: WarningLevel) -> &'static str {
 /// Recomputes the warning level of every running case and open step; writes only the changes.
 /// Returns how many levels changed.
 pub async fn warnings(state: &AppState) -> Result<u64, StoreError> {
-    let now = state.clock.now();
+    warnings_at(state, state.clock.now()).await
+}
+
+/// [`warnings`] as of `now` (time is a parameter). A 容缺 commitment whose deadline passed
+/// without the materials is flagged once and keeps the case red until they arrive.
+pub async fn warnings_at(state: &AppState, now: jiff::Timestamp) -> Result<u64, StoreError> {
     let today = today_at(now);
     let rows = {
         let mut c = state.store.read().acquire().await?;
@@ -131,7 +136,14 @@ pub async fn warnings(state: &AppState) -> Result<u64, StoreError> {
             .await?
             .value;
         let threshold = WarningThreshold(rules.warning_threshold_days);
+        super::links::flag_pending_overdue(state, &l, today, now).await?;
+        let overdue = l
+            .intake
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.outstanding() && today > p.deadline);
         if let Ok(level) = l.clock.warning_level(&cal, today, threshold) {
+            let level = if overdue { WarningLevel::Red } else { level };
             let s = level_str(level);
             if s != l.row.warning {
                 changes.push((None, l.row.id, s));
