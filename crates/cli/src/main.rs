@@ -315,6 +315,9 @@ async fn run(cli: Cli) -> Result<()> {
             let store = app::open_store(&cfg, true).await?;
             let state = onestop_web::AppState::new(store.clone(), clock.clone(), app::web_settings(&cfg)?);
             let seeded = demo::seed(&state, |step| eprintln!("  seeding {step}")).await?;
+            if seeded {
+                demo::seed_ratings(&state).await?; // ratecase
+            }
             // The simulator runs until serve returns (the sender drops); its lease lets another
             // demo process on the same database take over if this one dies.
             let (_sim_stop, sim_stop) = tokio::sync::watch::channel(false);

@@ -32,6 +32,8 @@ mod writer;
 pub mod rollout;
 // cases
 pub mod cases;
+// ratecase
+pub mod case_figures;
 
 pub use error::StoreError;
 pub use sqlx::AnyConnection as Conn;

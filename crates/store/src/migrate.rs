@@ -65,6 +65,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "rollout",
         sql: include_str!("../migrations/0010_rollout.sql"),
     },
+    // ratecase
+    Migration {
+        version: 13,
+        name: "case_figures",
+        sql: include_str!("../migrations/0013_case_figures.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.
