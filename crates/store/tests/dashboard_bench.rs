@@ -139,7 +139,7 @@ async fn build_world(store: &Store, halls: i64) -> World {
                 let mut out = Vec::new();
                 let province = region(tx, "990000".into(), "province", None).await?;
                 let cities = 20;
-                let per_city = halls.div_ceil(cities);
+                let per_city = (halls + cities - 1) / cities;
                 let mut n = 0;
                 'outer: for c in 1..=cities {
                     let city = region(tx, format!("99{c:02}00"), "city", Some(province.clone())).await?;
