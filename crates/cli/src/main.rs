@@ -318,7 +318,9 @@ async fn run(cli: Cli) -> Result<()> {
             // caseui: demo cases seal personal data, so they are made with the data key.
             if seeded {
                 eprintln!("  seeding 罗平县：示例办件");
-                demo::seed_cases(&state.clone().with_infra(app::infra(&cfg)?)).await?;
+                let with_keys = state.clone().with_infra(app::infra(&cfg)?);
+                demo::seed_cases(&with_keys).await?;
+                demo::seed_ratings(&with_keys).await?; // ratecase
             }
             // The simulator runs until serve returns (the sender drops); its lease lets another
             // demo process on the same database take over if this one dies.

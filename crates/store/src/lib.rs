@@ -34,6 +34,8 @@ pub mod rollout;
 pub mod cases;
 // casecore
 pub mod case_links;
+// ratecase
+pub mod case_figures;
 
 pub use error::StoreError;
 pub use sqlx::AnyConnection as Conn;

@@ -71,6 +71,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "case_links",
         sql: include_str!("../migrations/0012_case_links.sql"),
     },
+    // ratecase
+    Migration {
+        version: 13,
+        name: "case_figures",
+        sql: include_str!("../migrations/0013_case_figures.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.

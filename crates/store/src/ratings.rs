@@ -365,6 +365,58 @@ pub async fn count_service(
     Ok(())
 }
 
+// ratecase: the same upsert as `count_service`, for many visitors of one leaf and day at once
+/// Adds already summed service figures (`s.served` visitors) to a leaf's day and month buckets:
+/// the bulk form of [`count_service`], for imports and the dashboard benchmark. The resulting
+/// rows are the ones counting each visitor alone would give.
+#[allow(clippy::too_many_arguments)]
+pub async fn add_service(
+    tx: &mut Tx,
+    hall_id: i64,
+    window_id: i64,
+    person_id: i64,
+    department_id: i64,
+    at: jiff::Timestamp,
+    s: &ServiceSums,
+) -> Result<(), StoreError> {
+    if s.served == 0 {
+        return Ok(());
+    }
+    for (bucket, start) in buckets(at) {
+        sqlx::query(
+            "INSERT INTO service_counters (hall_id, window_id, person_id, department_id, bucket, bucket_start,
+                served, wait_sum_ms, wait_max_ms, wait_over_20, wait_over_30, service_sum_ms, service_max_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             ON CONFLICT (hall_id, window_id, person_id, department_id, bucket, bucket_start) DO UPDATE SET
+                served = service_counters.served + excluded.served,
+                wait_sum_ms = service_counters.wait_sum_ms + excluded.wait_sum_ms,
+                wait_max_ms = CASE WHEN excluded.wait_max_ms > service_counters.wait_max_ms
+                    THEN excluded.wait_max_ms ELSE service_counters.wait_max_ms END,
+                wait_over_20 = service_counters.wait_over_20 + excluded.wait_over_20,
+                wait_over_30 = service_counters.wait_over_30 + excluded.wait_over_30,
+                service_sum_ms = service_counters.service_sum_ms + excluded.service_sum_ms,
+                service_max_ms = CASE WHEN excluded.service_max_ms > service_counters.service_max_ms
+                    THEN excluded.service_max_ms ELSE service_counters.service_max_ms END",
+        )
+        .bind(hall_id)
+        .bind(window_id)
+        .bind(person_id)
+        .bind(department_id)
+        .bind(bucket)
+        .bind(start)
+        .bind(s.served)
+        .bind(s.wait_sum_ms)
+        .bind(s.wait_max_ms)
+        .bind(s.wait_over_20)
+        .bind(s.wait_over_30)
+        .bind(s.service_sum_ms)
+        .bind(s.service_max_ms)
+        .execute(tx.conn())
+        .await?;
+    }
+    Ok(())
+}
+
 // ---- ratings ---------------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -838,7 +890,7 @@ pub enum Scope {
 impl Scope {
     /// The WHERE fragment on alias `c` (a counter table with hall_id, window_id, person_id and
     /// department_id) and the bound value. Regions join `halls` and `regions` at query time.
-    fn filter(&self, param: usize, region_fallback: bool) -> (String, ScopeValue) {
+    pub(crate) fn filter(&self, param: usize, region_fallback: bool) -> (String, ScopeValue) {
         match self {
             Scope::Region(path) => {
                 let region = if region_fallback {
@@ -859,7 +911,7 @@ impl Scope {
     }
 }
 
-enum ScopeValue {
+pub(crate) enum ScopeValue {
     Int(i64),
     Text(String),
 }

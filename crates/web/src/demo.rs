@@ -163,6 +163,14 @@ pub async fn seed(state: &AppState, progress: impl Fn(&str)) -> Result<bool, Api
     Ok(true)
 }
 
+// ratecase
+/// Demo activity on top of the world, run by `onestop demo` right after the first seeding (not by
+/// the tests' seed, so that their counties start without cases or queued messages): concluded
+/// cases at 云岭县 rated (一事一评), one bad review with its follow-up verified.
+pub async fn seed_ratings(state: &AppState) -> Result<(), ApiError> {
+    crate::ratings::cases::seed_demo(state).await
+}
+
 /// The lines printed at start-up so that people can log in.
 pub fn logins(url: &str) -> String {
     let mut s = format!("\nOneStop demo: {url}\n\nLogins (password for all: {DEMO_PASSWORD}):\n");

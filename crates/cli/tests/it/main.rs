@@ -34,3 +34,5 @@ mod queue_estimate;
 mod case_pages;
 // casecore
 mod case_bench;
+// ratecase
+mod ratecase;

@@ -592,6 +592,8 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/ratings/tokens/{token}"),
     ("get", "/ratings/tickets/{code}"),
     ("post", "/ratings/tickets/{code}"),
+    ("get", "/ratings/cases/{code}"),  // ratecase
+    ("post", "/ratings/cases/{code}"), // ratecase
     ("get", "/ratings/pad"),
     ("get", "/ratings/pad/events"),
     ("post", "/ratings/pad/{token_id}"),

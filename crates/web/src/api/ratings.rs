@@ -4,7 +4,9 @@
 use crate::auth::{Auth, DeviceAuth, client_ip};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::ratings::dashboard::{self, Dashboard, DashboardQuery, Figures, RatingFigures, ServiceFigures, TrendPoint};
+use crate::ratings::dashboard::{
+    self, CaseFigures, Dashboard, DashboardQuery, Figures, RatingFigures, ServiceFigures, TrendPoint,
+};
 use crate::ratings::{self as ops, FollowUpView, PadEvent, RateRequest, RatingTarget, RatingView};
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, State};
@@ -33,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/ratings/followups/{id}/steps/{step}", post(followup_step))
         .route("/ratings/dashboard", get(get_dashboard))
         .route("/ratings/dashboard/export/{format}", get(export_dashboard))
+        // ratecase: 一事一评 through the QR on the case receipt (its tracking code)
+        .route("/ratings/cases/{code}", get(case_target).post(rate_case))
 }
 
 #[derive(OpenApi)]
@@ -50,7 +54,9 @@ pub fn router() -> Router<AppState> {
         appeal,
         followup_step,
         get_dashboard,
-        export_dashboard
+        export_dashboard,
+        case_target,
+        rate_case
     ),
     components(schemas(
         RateRequest,
@@ -64,6 +70,7 @@ pub fn router() -> Router<AppState> {
         Figures,
         RatingFigures,
         ServiceFigures,
+        CaseFigures,
         TrendPoint,
         DashboardQuery
     ))
@@ -155,6 +162,34 @@ async fn rate_ticket(State(state): S, req: axum::extract::Request) -> ApiResult<
     let b = rate_request(&state, parts, body).await?;
     let channel = ops::public_channel(b.channel.as_deref(), Channel::QrCode)?;
     let t = ops::token_by_ticket_code(&state, &code).await?;
+    let v = ops::rate(&state, staff.as_ref(), t, &b, channel, "citizen").await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+/// What the concluded case with this tracking code can be rated for (public; the code is printed
+/// on the case receipt, as a QR code). 404 `rating_event_unknown` until the case is concluded.
+#[utoipa::path(get, path = "/api/v1/ratings/cases/{code}", params(("code" = String, Path)), security(()),
+    responses((status = 200, body = RatingTarget), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn case_target(State(state): S, req: axum::extract::Request) -> ApiResult<Json<RatingTarget>> {
+    let (mut parts, _) = req.into_parts();
+    limit_public(&state, &parts).await?;
+    let ApiPath(code) = ApiPath::<String>::from_request_parts(&mut parts, &state).await?;
+    let t = crate::ratings::cases::token_by_tracking_code(&state, &code).await?;
+    Ok(Json(ops::target_of(&state, &t).await?))
+}
+
+/// Rates a concluded case (一事一评) through the QR on its receipt (public, once; staff refused).
+#[utoipa::path(post, path = "/api/v1/ratings/cases/{code}", params(("code" = String, Path)), request_body = RateRequest, security(()),
+    responses((status = 201, body = RatingView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn rate_case(State(state): S, req: axum::extract::Request) -> ApiResult<(StatusCode, Json<RatingView>)> {
+    let (mut parts, body) = req.into_parts();
+    limit_public(&state, &parts).await?;
+    let staff = caller(&state, &parts).await;
+    ops::refuse_staff(staff.as_ref())?;
+    let ApiPath(code) = ApiPath::<String>::from_request_parts(&mut parts, &state).await?;
+    let b = rate_request(&state, parts, body).await?;
+    let channel = ops::public_channel(b.channel.as_deref(), Channel::QrCode)?;
+    let t = crate::ratings::cases::token_by_tracking_code(&state, &code).await?;
     let v = ops::rate(&state, staff.as_ref(), t, &b, channel, "citizen").await?;
     Ok((StatusCode::CREATED, Json(v)))
 }

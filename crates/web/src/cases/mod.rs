@@ -1085,6 +1085,7 @@ pub async fn decide_intake(
     l.status = l.intake.status;
     let mut auto_close: Vec<StepKey> = Vec::new();
     let mut opened: Vec<StepKey> = Vec::new();
+    let began = l.intake.accepted_on.is_some() && l.clock.accepted_on().is_none(); // ratecase
     if l.intake.accepted_on.is_some() && l.clock.accepted_on().is_none() {
         (auto_close, opened) = l.begin(today)?;
         l.content_accepted(&mut content, &cal);
@@ -1100,6 +1101,8 @@ pub async fn decide_intake(
     };
     let hall_name = hall_name(state, l.row.hall_id).await;
     content["hall"] = json!(hall_name);
+    // ratecase: the case figures and the rating token, in the decision's transaction
+    let (st, person_id) = (state.clone(), p.user.id);
     let l = Arc::new(l);
     let lc = l.clone();
     let (steps, notice_id) = state
@@ -1113,6 +1116,12 @@ pub async fn decide_intake(
                     store::add_material(tx, row.id, m, now).await?;
                 }
                 let steps = write_begin(tx, &l, &auto_close, &opened, &actor, &cal, today, now).await?;
+                if began {
+                    // ratecase
+                    let first = auto_close.iter().chain(&opened).next();
+                    crate::ratings::cases::after_begin(tx, &st, &keys, &l, first, person_id, &update, today, now)
+                        .await?;
+                }
                 store::append_event(tx, row.id, now, &actor, &format!("intake.{decision_name}"), &content).await?;
                 let notice_id = match kind {
                     Some(k) => Some(store::add_notice(tx, row.id, k, &actor, &content, now).await?),
@@ -1462,6 +1471,7 @@ pub async fn act(state: &AppState, p: &Principal, id: i64, req: ActRequest) -> A
     let lc = l.clone();
     let opened = out.opened.clone();
     let concluded = out.concluded;
+    let (st, person_id) = (state.clone(), p.user.id); // ratecase
     let (steps, cert_no) = state
         .store
         .write(move |tx| {
@@ -1495,6 +1505,19 @@ pub async fn act(state: &AppState, p: &Principal, id: i64, req: ActRequest) -> A
                         c.label()
                     );
                     sms_applicant(tx, &keys, row, &text, now).await?;
+                    // ratecase: counted and the rating token issued in the conclusion's transaction
+                    crate::ratings::cases::on_concluded(
+                        tx,
+                        &st,
+                        &keys,
+                        row,
+                        person_id,
+                        s.department_id.unwrap_or(0),
+                        update.promised_deadline.as_deref(),
+                        today,
+                        now,
+                    )
+                    .await?;
                 }
                 Ok::<_, StoreError>((steps, cert_no))
             })

@@ -67,6 +67,7 @@ pub async fn deemed_acceptances(state: &AppState) -> Result<u64, StoreError> {
         let expected = (l.row.status.clone(), l.row.updated_at);
         let l: Arc<Loaded> = Arc::new(l);
         let cal = Arc::new(cal);
+        let (st, keys) = (state.clone(), state.infra.data_keys.clone()); // ratecase
         let done = state
             .store
             .write(move |tx| {
@@ -74,6 +75,11 @@ pub async fn deemed_acceptances(state: &AppState) -> Result<u64, StoreError> {
                     let row = &l.row;
                     store::update(tx, row.id, &expected.0, expected.1, &update, now).await?;
                     write_begin(tx, &l, &auto_close, &opened, ACTOR, &cal, today, now).await?;
+                    // ratecase: counted as accepted (by nobody in particular) in this transaction
+                    if let Some(keys) = &keys {
+                        let first = auto_close.iter().chain(&opened).next();
+                        crate::ratings::cases::after_begin(tx, &st, keys, &l, first, 0, &update, today, now).await?;
+                    }
                     let detail = json!({"accepted_on": accepted_on.to_string(), "deemed": true});
                     store::append_event(tx, row.id, now, ACTOR, "intake.deemed", &detail).await?;
                     store::add_notice(tx, row.id, "acceptance", ACTOR, &detail, now).await?;
@@ -179,7 +185,10 @@ pub async fn warnings_at(state: &AppState, now: jiff::Timestamp) -> Result<u64, 
                     for (step, case, level) in &changes {
                         match step {
                             Some(s) => store::set_step_warning(tx, *s, level).await?,
-                            None => store::set_warning(tx, *case, level).await?,
+                            None => {
+                                crate::ratings::cases::on_warning(tx, *case, level, now).await?; // ratecase
+                                store::set_warning(tx, *case, level).await?
+                            }
                         }
                     }
                     Ok::<_, StoreError>(())

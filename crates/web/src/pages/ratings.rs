@@ -23,6 +23,8 @@ pub fn router() -> Router<AppState> {
         .route("/device/pad", get(pad))
         .route("/rate/t/{code}", get(rate_ticket_form).post(rate_ticket_submit))
         .route("/rate/{token}", get(rate_token_form).post(rate_token_submit))
+        // ratecase: the QR on the case receipt (tracking code)
+        .route("/rate/c/{code}", get(rate_case_form).post(rate_case_submit))
         .route("/supervision/dashboard", get(dashboard_page))
 }
 
@@ -219,6 +221,30 @@ async fn rate_token_submit(State(state): State<AppState>, req: Request) -> Respo
     submit(&state, &parts, t, fields, Channel::Sms).await
 }
 
+// ratecase: 一事一评 through the receipt's QR (the case's tracking code is the capability)
+async fn rate_case_form(State(state): State<AppState>, Path(code): Path<String>) -> Response {
+    match crate::ratings::cases::token_by_tracking_code(&state, &code).await {
+        Ok(t) => form_page(&state, &t, StatusCode::OK, None, None, 0, String::new()).await,
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+async fn rate_case_submit(State(state): State<AppState>, req: Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let Ok(Path(code)) = Path::<String>::from_request_parts(&mut parts, &state).await else {
+        return PageError::from(ApiError::not_found()).into_response();
+    };
+    let t = match crate::ratings::cases::token_by_tracking_code(&state, &code).await {
+        Ok(t) => t,
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    let fields = match read_form(&state, &parts, body).await {
+        Ok(f) => f,
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    submit(&state, &parts, t, fields, Channel::QrCode).await
+}
+
 async fn read_form(
     state: &AppState,
     parts: &axum::http::request::Parts,
@@ -265,6 +291,15 @@ async fn dashboard_page(
         "visitors_name": c.t.get("ratings.visitors"),
         "satisfaction_name": c.t.get("ratings.satisfaction"),
         "bad_name": c.t.get("ratings.bad"),
+        // ratecase: the case trend
+        "accepted": d.points.iter().map(|p| p.figures.cases.accepted).collect::<Vec<_>>(),
+        "concluded": d.points.iter().map(|p| p.figures.cases.concluded).collect::<Vec<_>>(),
+        "on_time": d.points.iter().map(|p| pct(p.figures.cases.on_time_rate)).collect::<Vec<_>>(),
+        "one_visit": d.points.iter().map(|p| pct(p.figures.cases.one_visit_rate)).collect::<Vec<_>>(),
+        "accepted_name": c.t.get("ratings.cases_accepted"),
+        "concluded_name": c.t.get("ratings.cases_concluded"),
+        "on_time_name": c.t.get("ratings.cases_on_time"),
+        "one_visit_name": c.t.get("ratings.cases_one_visit"),
     });
     // JSON inside a <script> block: `<` is escaped so that no text can end the block.
     let chart_json = chart.to_string().replace('<', "\\u003c");

@@ -6,9 +6,9 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use jiff::civil::Date;
-use onestop_domain::rating::Series;
 use onestop_domain::region::RegionPath;
 use onestop_domain::role::Permission;
+use onestop_store::case_figures::CaseSums;
 use onestop_store::org;
 use onestop_store::ratings::{self as store, RatingSums, Scope, ServiceSums};
 use serde::{Deserialize, Serialize};
@@ -121,6 +121,51 @@ impl ServiceFigures {
     }
 }
 
+/// Case figures over a period (counted when the cases were accepted, concluded or warned).
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct CaseFigures {
+    /// Cases accepted (受理).
+    pub accepted: i64,
+    /// Cases concluded (办结).
+    pub concluded: i64,
+    /// Concluded on or before the promised deadline (承诺时限).
+    pub concluded_on_time: i64,
+    /// concluded_on_time ÷ concluded.
+    pub on_time_rate: Option<f64>,
+    /// Warnings raised: yellow (黄牌) and red (红牌).
+    pub yellow: i64,
+    pub red: i64,
+    /// Concluded with at most one on-site visit (最多跑一次: ≤ 1 ticket linked to the case).
+    pub one_visit: i64,
+    /// one_visit ÷ concluded.
+    pub one_visit_rate: Option<f64>,
+    /// Accepted cases applied for online, and their share of the accepted.
+    pub accepted_online: i64,
+    pub online_share: Option<f64>,
+    /// Accepted 即办件 (instant cases), and their share of the accepted.
+    pub accepted_instant: i64,
+    pub instant_share: Option<f64>,
+}
+
+impl CaseFigures {
+    pub fn of(s: &CaseSums) -> Self {
+        Self {
+            accepted: s.accepted,
+            concluded: s.concluded,
+            concluded_on_time: s.concluded_on_time,
+            on_time_rate: ratio(s.concluded_on_time, s.concluded),
+            yellow: s.yellow,
+            red: s.red,
+            one_visit: s.one_visit,
+            one_visit_rate: ratio(s.one_visit, s.concluded),
+            accepted_online: s.accepted_online,
+            online_share: ratio(s.accepted_online, s.accepted),
+            accepted_instant: s.accepted_instant,
+            instant_share: ratio(s.accepted_instant, s.accepted),
+        }
+    }
+}
+
 /// The figures of one period or trend point. The two rating series are never merged.
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct Figures {
@@ -129,6 +174,8 @@ pub struct Figures {
     pub ticket_ratings: RatingFigures,
     /// 一事一评: concluded cases.
     pub case_ratings: RatingFigures,
+    /// Cases accepted, concluded, on time, warned, 最多跑一次, online, 即办件.
+    pub cases: CaseFigures,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -273,15 +320,27 @@ pub async fn compute(
         "day"
     };
     let (a, b) = (midnight(from)?, midnight(end)?);
-    let db = state.store.read();
-    let service = store::service_sums(db, &scope, bucket, a, b).await?;
-    let tickets = store::rating_sums(db, &scope, Series::Ticket, bucket, a, b).await?;
-    let cases = store::rating_sums(db, &scope, Series::Case, bucket, a, b).await?;
+    let sums = onestop_store::case_figures::dashboard_sums(state.store.read(), &scope, bucket, a, b).await?;
+    Ok(fold(kind, id, name, from, to, trend, &sums))
+}
 
-    let mut total = (ServiceSums::default(), RatingSums::default(), RatingSums::default());
-    let mut points: std::collections::BTreeMap<Date, (ServiceSums, RatingSums, RatingSums)> = Default::default();
+/// Folds the counter rows of [`onestop_store::case_figures::dashboard_sums`] into the period's
+/// totals and one point per day, week or month (zeros included). Pure, so that scorecards and
+/// screens can fold the same rows the same way.
+pub fn fold(
+    kind: &str,
+    id: i64,
+    name: String,
+    from: Date,
+    to: Date,
+    trend: &str,
+    sums: &onestop_store::case_figures::DashboardSums,
+) -> Dashboard {
+    type Acc = (ServiceSums, RatingSums, RatingSums, CaseSums);
+    let mut total: Acc = Default::default();
+    let mut points: std::collections::BTreeMap<Date, Acc> = Default::default();
     let day_of = |ms: i64| store::local_date(onestop_store::ts(ms));
-    for s in &service {
+    for s in &sums.service {
         total.0.add(s);
         points
             .entry(point_of(day_of(s.bucket_start), trend))
@@ -289,7 +348,7 @@ pub async fn compute(
             .0
             .add(s);
     }
-    for s in &tickets {
+    for s in &sums.ticket_ratings {
         total.1.add(s);
         points
             .entry(point_of(day_of(s.bucket_start), trend))
@@ -297,12 +356,20 @@ pub async fn compute(
             .1
             .add(s);
     }
-    for s in &cases {
+    for s in &sums.case_ratings {
         total.2.add(s);
         points
             .entry(point_of(day_of(s.bucket_start), trend))
             .or_default()
             .2
+            .add(s);
+    }
+    for s in &sums.cases {
+        total.3.add(s);
+        points
+            .entry(point_of(day_of(s.bucket_start), trend))
+            .or_default()
+            .3
             .add(s);
     }
     // Every point of the period is listed, with zeros where nothing happened.
@@ -319,12 +386,13 @@ pub async fn compute(
             Err(_) => break,
         }
     }
-    let figures = |t: &(ServiceSums, RatingSums, RatingSums)| Figures {
+    let figures = |t: &Acc| Figures {
         service: ServiceFigures::of(&t.0),
         ticket_ratings: RatingFigures::of(&t.1),
         case_ratings: RatingFigures::of(&t.2),
+        cases: CaseFigures::of(&t.3),
     };
-    Ok(Dashboard {
+    Dashboard {
         scope: kind.to_owned(),
         id,
         name,
@@ -339,7 +407,7 @@ pub async fn compute(
                 figures: figures(t),
             })
             .collect(),
-    })
+    }
 }
 
 /// The dashboard as one sheet (for .xlsx and CSV): a header row, the period's totals, then one
@@ -368,6 +436,15 @@ pub fn sheet(d: &Dashboard) -> onestop_workbook::Sheet {
         "一事一评 满意率",
         "一事一评 满意率(含默认)",
         "一事一评 差评",
+        // ratecase: case figures
+        "受理件数",
+        "办结件数",
+        "按时办结率(承诺时限)",
+        "黄牌预警",
+        "红牌预警",
+        "最多跑一次占比",
+        "网上申请占比",
+        "即办件占比",
     ];
     let row = |label: String, f: &Figures| -> Vec<String> {
         let (s, t, c) = (&f.service, &f.ticket_ratings, &f.case_ratings);
@@ -392,6 +469,14 @@ pub fn sheet(d: &Dashboard) -> onestop_workbook::Sheet {
             pct(c.satisfaction),
             pct(c.satisfaction_with_default),
             c.bad.to_string(),
+            f.cases.accepted.to_string(),
+            f.cases.concluded.to_string(),
+            pct(f.cases.on_time_rate),
+            f.cases.yellow.to_string(),
+            f.cases.red.to_string(),
+            pct(f.cases.one_visit_rate),
+            pct(f.cases.online_share),
+            pct(f.cases.instant_share),
         ]
     };
     let mut rows = vec![header.iter().map(|h| (*h).to_owned()).collect()];

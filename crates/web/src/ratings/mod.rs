@@ -3,6 +3,8 @@
 //! bad-review follow-up driven by the hall manager, the appeal, default ratings and the overdue
 //! sweep. Every change is one transaction with its counters and audit entry.
 pub mod dashboard;
+// ratecase: the case side (一事一评, case figures)
+pub mod cases;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
@@ -90,17 +92,22 @@ pub async fn on_service_finished(
 }
 
 /// Issues the token of a concluded case (一事一评) inside the conclusion's transaction, and
-/// sends the rating link by SMS when the applicant's phone is known. The case side calls this.
+/// sends the rating link by SMS when the applicant's phone is known. The case side calls this
+/// through [`cases::on_concluded`] (in the transaction that concludes the case).
 pub async fn on_case_concluded(
     tx: &mut Tx,
     state: &AppState,
     subject: &Subject,
     phone: Option<&onestop_domain::ids::Phone>,
     now: Timestamp,
-) -> Result<IssuedToken, ApiError> {
+) -> Result<IssuedToken, StoreError> {
     let token = store::issue_token(tx, subject, now).await?;
     if let Some(phone) = phone {
-        let keys = state.data_keys()?;
+        let keys = state
+            .infra
+            .data_keys
+            .clone()
+            .ok_or_else(|| StoreError::Config("crypto.data_key is not configured".into()))?;
         let text = format!(
             "【一站式政务服务】您的办件 {} 已办结，请对本次服务进行评价：{}",
             subject.subject_no,
@@ -229,7 +236,7 @@ fn token_invalid() -> ApiError {
     )
 }
 
-fn event_unknown() -> ApiError {
+pub(crate) fn event_unknown() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "rating_event_unknown",
