@@ -65,6 +65,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "rollout",
         sql: include_str!("../migrations/0010_rollout.sql"),
     },
+    // score
+    Migration {
+        version: 14,
+        name: "scorecards",
+        sql: include_str!("../migrations/0014_scorecards.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.
