@@ -33,6 +33,8 @@ pub mod rollout;
 pub mod workflows;
 // ratings
 pub mod ratings;
+// score
+pub mod scorecards;
 // cases
 pub mod cases;
 
@@ -69,6 +71,8 @@ pub fn router() -> Router<AppState> {
         .merge(settings::router())
         // ratings
         .merge(ratings::router())
+        // score
+        .merge(scorecards::router())
         .merge(workflows::router())
         // rollout
         .merge(rollout::router())
@@ -168,6 +172,8 @@ impl Chrome {
         add("/audit", "nav.audit", Permission::AuditRead);
         // rollout
         add("/admin/rollout", "nav.rollout", Permission::CatalogueWrite);
+        // score
+        add("/supervision/scorecards", "nav.scorecards", Permission::SupervisionRead);
         Self {
             t,
             user,
