@@ -219,10 +219,11 @@ mod tests {
 
     #[test]
     fn months_parse_and_step() {
-        let m = Month::parse("2026-01").unwrap();
+        let m = Month { year: 2026, month: 1 };
+        assert_eq!(Month::parse("2026-01"), Ok(m));
         assert_eq!(m.prev().to_string(), "2025-12");
         assert_eq!(m.next().to_string(), "2026-02");
-        assert_eq!(Month::parse("2026-12").unwrap().next().to_string(), "2027-01");
+        assert_eq!(Month { year: 2026, month: 12 }.next().to_string(), "2027-01");
         assert_eq!(m.last_day().to_string(), "2026-01-31");
         for bad in ["2026-13", "2026-1", "26-01", "2026/01", "", "2026-00"] {
             assert!(Month::parse(bad).is_err(), "{bad}");

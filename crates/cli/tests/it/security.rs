@@ -621,7 +621,7 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("post", "/supervision/scorecards/freeze"),
     ("get", "/supervision/bigscreen"),
     ("get", "/public/satisfaction"),
-    ("get", "/public/satisfaction/{hall_id}"),
+    ("get", "/public/satisfaction/{id}"),
 ];
 
 /// Public reads that answer an anonymous request with data, by design.
@@ -630,7 +630,7 @@ const PUBLIC_READS: &[(&str, &str)] = &[
     ("get", "/guides"),
     // score
     ("get", "/public/satisfaction"),
-    ("get", "/public/satisfaction/{hall_id}"),
+    ("get", "/public/satisfaction/{id}"),
 ];
 
 both_backends! {

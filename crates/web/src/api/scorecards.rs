@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/supervision/scorecards/freeze", post(freeze))
         .route("/supervision/bigscreen", get(get_bigscreen))
         .route("/public/satisfaction", get(public_satisfaction))
-        .route("/public/satisfaction/{hall_id}", get(public_hall))
+        .route("/public/satisfaction/{id}", get(public_hall))
 }
 
 #[derive(OpenApi)]
@@ -175,7 +175,7 @@ async fn public_satisfaction(State(state): S, ApiQuery(q): ApiQuery<PublicQuery>
 }
 
 /// One hall's figures and the rectifications made (整改), without rater, staff or case numbers.
-#[utoipa::path(get, path = "/api/v1/public/satisfaction/{hall_id}", params(("hall_id" = i64, Path), PublicQuery), security(()),
+#[utoipa::path(get, path = "/api/v1/public/satisfaction/{id}", params(("id" = i64, Path), PublicQuery), security(()),
     responses((status = 200, body = PublicHallView), (status = 404, body = ErrorBody)))]
 async fn public_hall(
     State(state): S,

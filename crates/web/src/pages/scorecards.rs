@@ -19,7 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/supervision/scorecards", get(scorecards_page))
         .route("/supervision/bigscreen", get(bigscreen_page))
         .route("/public/satisfaction", get(public_list))
-        .route("/public/satisfaction/{hall_id}", get(public_hall))
+        .route("/public/satisfaction/{id}", get(public_hall))
 }
 
 fn pct(v: Option<f64>) -> String {
