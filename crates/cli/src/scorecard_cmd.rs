@@ -26,6 +26,7 @@ fn bar(done: usize, total: usize, label: &str) {
 
 pub async fn freeze(state: &AppState, month: &str, region: Option<&str>) -> Result<()> {
     let month = Month::parse(month).map_err(|e| anyhow::anyhow!("{e}"))?;
+    sc::check_month_over(state, month).map_err(api_err)?;
     let regions = match region {
         Some(code) => match onestop_store::regions::get_by_code(state.store.read(), code).await {
             Ok(r) => vec![r],

@@ -251,7 +251,7 @@ pub struct FreezeOutcome {
 }
 
 /// Refuses a month that has not ended yet: its figures are still moving.
-fn check_month_over(state: &AppState, month: Month) -> ApiResult<()> {
+pub fn check_month_over(state: &AppState, month: Month) -> ApiResult<()> {
     let today = rstore::local_date(state.clock.now());
     if Month::of(today) <= month {
         return Err(ApiError::validation(
@@ -561,6 +561,21 @@ pub async fn public_hall(state: &AppState, hall: &onestop_store::org::Hall, mont
         bad: t.ticket_ratings.bad + t.case_ratings.bad,
         rectified: t.ticket_ratings.rectified + t.case_ratings.rectified,
     })
+}
+
+/// One rate limit for the public pages and API per client address: each request reads every
+/// hall's counters, so an anonymous caller must not be able to make the server do that at will.
+pub async fn limit_public(state: &AppState, parts: &axum::http::request::Parts) -> ApiResult<()> {
+    let client = crate::auth::client_ip(state, parts)
+        .map(|c| c.to_string())
+        .unwrap_or_default();
+    crate::auth::rate_limit(
+        state,
+        format!("public:addr:{client}"),
+        300,
+        jiff::SignedDuration::from_mins(10),
+    )
+    .await
 }
 
 /// Every open hall's figures for a month (this month so far by default).

@@ -163,10 +163,16 @@ pub struct PublicHallView {
     pub rectifications: Vec<PublicRectification>,
 }
 
-/// Every hall's satisfaction figures of a month (no login; no personal data).
+/// Every hall's satisfaction figures of a month (no login; no personal data; rate-limited per
+/// client address, 429 `rate_limited`).
 #[utoipa::path(get, path = "/api/v1/public/satisfaction", params(PublicQuery), security(()),
     responses((status = 200, body = PublicList), (status = 422, body = ErrorBody)))]
-async fn public_satisfaction(State(state): S, ApiQuery(q): ApiQuery<PublicQuery>) -> ApiResult<Json<PublicList>> {
+async fn public_satisfaction(
+    State(state): S,
+    parts: axum::http::request::Parts,
+    ApiQuery(q): ApiQuery<PublicQuery>,
+) -> ApiResult<Json<PublicList>> {
+    ops::limit_public(&state, &parts).await?;
     let (month, halls) = ops::public_halls(&state, q.month.as_deref()).await?;
     Ok(Json(PublicList {
         month: month.to_string(),
@@ -179,9 +185,11 @@ async fn public_satisfaction(State(state): S, ApiQuery(q): ApiQuery<PublicQuery>
     responses((status = 200, body = PublicHallView), (status = 404, body = ErrorBody)))]
 async fn public_hall(
     State(state): S,
+    parts: axum::http::request::Parts,
     ApiPath(hall_id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<PublicQuery>,
 ) -> ApiResult<Json<PublicHallView>> {
+    ops::limit_public(&state, &parts).await?;
     Ok(Json(public_hall_view(&state, hall_id, q.month.as_deref()).await?))
 }
 

@@ -207,7 +207,14 @@ fn public_error(e: crate::error::ApiError) -> Response {
     super::PageError::from(e).into_response()
 }
 
-async fn public_list(State(state): State<AppState>, ApiQuery(q): ApiQuery<MonthQuery>) -> Response {
+async fn public_list(
+    State(state): State<AppState>,
+    parts: axum::http::request::Parts,
+    ApiQuery(q): ApiQuery<MonthQuery>,
+) -> Response {
+    if let Err(e) = ops::limit_public(&state, &parts).await {
+        return public_error(e);
+    }
     match ops::public_halls(&state, q.month.as_deref()).await {
         Ok((month, halls)) => render(
             StatusCode::OK,
@@ -238,9 +245,13 @@ struct PublicHallPage {
 
 async fn public_hall(
     State(state): State<AppState>,
+    parts: axum::http::request::Parts,
     Path(hall_id): Path<i64>,
     ApiQuery(q): ApiQuery<MonthQuery>,
 ) -> Response {
+    if let Err(e) = ops::limit_public(&state, &parts).await {
+        return public_error(e);
+    }
     match public_hall_view(&state, hall_id, q.month.as_deref()).await {
         Ok(v) => render(
             StatusCode::OK,
