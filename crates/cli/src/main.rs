@@ -3,6 +3,8 @@ mod app;
 mod backup;
 mod config;
 mod rollout_cmd;
+// score
+mod scorecard_cmd;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -119,6 +121,25 @@ enum Command {
         /// without this, the keys published in the configured database are used.
         #[arg(long)]
         keys: Vec<PathBuf>,
+    },
+    // score
+    /// Monthly scorecards (月度排名).
+    #[command(subcommand)]
+    Scorecard(ScorecardCommand),
+}
+
+// score
+#[derive(Subcommand)]
+enum ScorecardCommand {
+    /// Freeze a month (it must have ended) into its snapshot, for one region or every region
+    /// with halls. Idempotent: a frozen month is left as it was.
+    Freeze {
+        /// YYYY-MM, e.g. 2026-11.
+        #[arg(long)]
+        month: String,
+        /// Region code, e.g. 990121; default: every region with halls.
+        #[arg(long)]
+        region: Option<String>,
     },
 }
 
@@ -398,6 +419,13 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let state = cli_state(&cfg).await?;
             let result = rollout_cmd::run(&state, args).await;
+            state.store.close().await;
+            result
+        }
+        // score
+        Command::Scorecard(ScorecardCommand::Freeze { month, region }) => {
+            let state = cli_state(&cfg).await?;
+            let result = scorecard_cmd::freeze(&state, &month, region.as_deref()).await;
             state.store.close().await;
             result
         }

@@ -25,3 +25,5 @@ pub mod rollout;
 pub mod rating;
 
 pub use error::DomainError;
+// score
+pub mod scorecard;

@@ -36,6 +36,8 @@ pub mod cases;
 pub mod case_links;
 // ratecase
 pub mod case_figures;
+// score
+pub mod scorecards;
 
 pub use error::StoreError;
 pub use sqlx::AnyConnection as Conn;

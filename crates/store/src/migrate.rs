@@ -77,6 +77,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "case_figures",
         sql: include_str!("../migrations/0013_case_figures.sql"),
     },
+    // score
+    Migration {
+        version: 14,
+        name: "scorecards",
+        sql: include_str!("../migrations/0014_scorecards.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -117,6 +117,19 @@ pub fn spawn(state: AppState, checkpoints: CheckpointSettings, stop: watch::Rece
             crate::ratings::default_unrated(&state).await.map(|_| ())
         },
     ));
+    // score: freeze last month's scorecards once (every region with halls; idempotent)
+    tokio::spawn(leased_loop(
+        state.clone(),
+        "scorecard-freeze",
+        crate::scorecards::FREEZE_INTERVAL,
+        stop.clone(),
+        |state| async move {
+            crate::scorecards::freeze_last_month(&state)
+                .await
+                .map(|_| ())
+                .map_err(|e| StoreError::Config(format!("scorecard freeze: {}", e.code)))
+        },
+    ));
     tokio::spawn(leased_loop(
         state,
         "housekeeping",

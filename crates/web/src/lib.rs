@@ -27,6 +27,8 @@ pub mod rollout;
 pub mod ratings;
 // cases
 pub mod cases;
+// score
+pub mod scorecards;
 
 pub use state::{AppState, Infra, WebSettings};
 

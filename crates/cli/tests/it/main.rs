@@ -36,3 +36,5 @@ mod case_pages;
 mod case_bench;
 // ratecase
 mod ratecase;
+// score
+mod scorecards;

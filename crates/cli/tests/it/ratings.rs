@@ -7,7 +7,7 @@ use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn luoping(app: &TestApp) -> (i64, i64) {
+pub(crate) async fn luoping(app: &TestApp) -> (i64, i64) {
     let region = app.region_id("990121").await;
     let halls = onestop_store::org::halls_in(app.store.read(), "/").await.unwrap();
     let hall = halls.into_iter().find(|h| h.region_id == region).unwrap();
@@ -21,7 +21,7 @@ async fn luoping(app: &TestApp) -> (i64, i64) {
     (hall.id, w1)
 }
 
-async fn pair(app: &TestApp, hall: i64, kind: &str, window: Option<i64>) -> String {
+pub(crate) async fn pair(app: &TestApp, hall: i64, kind: &str, window: Option<i64>) -> String {
     let m = app.token("luoping.manager").await;
     let res = m
         .post(
@@ -46,18 +46,18 @@ async fn pair(app: &TestApp, hall: i64, kind: &str, window: Option<i64>) -> Stri
         .to_owned()
 }
 
-fn device(app: &TestApp, method: reqwest::Method, path: &str, cred: &str) -> reqwest::RequestBuilder {
+pub(crate) fn device(app: &TestApp, method: reqwest::Method, path: &str, cred: &str) -> reqwest::RequestBuilder {
     TestApp::client()
         .request(method, app.url(path))
         .header("authorization", format!("Device {cred}"))
 }
 
-async fn anon_post(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
+pub(crate) async fn anon_post(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
     TestApp::client().post(app.url(path)).json(body).send().await.unwrap()
 }
 
 /// Takes a ticket at the kiosk and serves it to the end at window `w`; returns its follow code.
-async fn serve_one(app: &TestApp, kiosk: &str, clerk: &Bearer, w: i64) -> String {
+pub(crate) async fn serve_one(app: &TestApp, kiosk: &str, clerk: &Bearer, w: i64) -> String {
     let t: Value = device(app, reqwest::Method::POST, "/api/v1/queue/kiosk/tickets", kiosk)
         .json(&json!({"category": "A"}))
         .send()

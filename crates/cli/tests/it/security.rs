@@ -625,10 +625,23 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("get", "/case-steps/warnings"),
     ("get", "/case-delegations"),
     ("post", "/case-delegations"),
+    // score
+    ("get", "/supervision/scorecards"),
+    ("get", "/supervision/scorecards/export/{format}"),
+    ("post", "/supervision/scorecards/freeze"),
+    ("get", "/supervision/bigscreen"),
+    ("get", "/public/satisfaction"),
+    ("get", "/public/satisfaction/{id}"),
 ];
 
 /// Public reads that answer an anonymous request with data, by design.
-const PUBLIC_READS: &[(&str, &str)] = &[("get", "/queue/halls/{id}/slots"), ("get", "/guides")];
+const PUBLIC_READS: &[(&str, &str)] = &[
+    ("get", "/queue/halls/{id}/slots"),
+    ("get", "/guides"),
+    // score
+    ("get", "/public/satisfaction"),
+    ("get", "/public/satisfaction/{id}"),
+];
 
 both_backends! {
     async fn the_openapi_document_lists_every_route_the_server_has(app: TestApp) {

@@ -25,6 +25,8 @@ pub mod rollout;
 pub mod ratings;
 // cases
 pub mod cases;
+// score
+pub mod scorecards;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -73,6 +75,8 @@ pub fn router() -> Router<AppState> {
         .merge(ratings::router())
         // cases
         .merge(cases::router())
+        // score
+        .merge(scorecards::router())
 }
 
 #[derive(OpenApi)]
@@ -129,6 +133,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(ratings::RatingsDoc::openapi());
     // cases
     doc.merge(cases::CasesDoc::openapi());
+    // score
+    doc.merge(scorecards::ScorecardsDoc::openapi());
     utoipa::Modify::modify(&ExtractorErrors, &mut doc);
     doc
 }

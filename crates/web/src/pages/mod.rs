@@ -33,6 +33,8 @@ pub mod rollout;
 pub mod workflows;
 // ratings
 pub mod ratings;
+// score
+pub mod scorecards;
 // cases
 pub mod cases;
 // caseui
@@ -73,6 +75,8 @@ pub fn router() -> Router<AppState> {
         .merge(settings::router())
         // ratings
         .merge(ratings::router())
+        // score
+        .merge(scorecards::router())
         .merge(workflows::router())
         // rollout
         .merge(rollout::router())
@@ -184,6 +188,8 @@ impl Chrome {
                 current: current.starts_with("/inbox"),
             });
         }
+        // score
+        add("/supervision/scorecards", "nav.scorecards", Permission::SupervisionRead);
         Self {
             t,
             user,
