@@ -3,6 +3,8 @@ mod app;
 mod backup;
 mod config;
 mod rollout_cmd;
+// report
+mod report_cmd;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -110,6 +112,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    // report
+    /// Reports for the study group: `report model` (推广调研报告) and `report import-baseline`.
+    #[command(subcommand)]
+    Report(report_cmd::ReportCommand),
     /// Verify an e-certificate file. Exit status 0: valid; 1: invalid (the reason is printed);
     /// 2: it could not be checked (unreadable file, no database).
     Verify {
@@ -391,6 +397,13 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let state = cli_state(&cfg).await?;
             let result = rollout_cmd::run(&state, args).await;
+            state.store.close().await;
+            result
+        }
+        // report
+        Command::Report(cmd) => {
+            let state = cli_state(&cfg).await?;
+            let result = report_cmd::run(&state, cmd).await;
             state.store.close().await;
             result
         }

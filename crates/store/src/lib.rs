@@ -32,6 +32,8 @@ mod writer;
 pub mod rollout;
 // cases
 pub mod cases;
+// report
+pub mod model_report;
 
 pub use error::StoreError;
 pub use sqlx::AnyConnection as Conn;

@@ -65,6 +65,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "rollout",
         sql: include_str!("../migrations/0010_rollout.sql"),
     },
+    // report
+    Migration {
+        version: 15,
+        name: "model_baselines",
+        sql: include_str!("../migrations/0015_model_baselines.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.

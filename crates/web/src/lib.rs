@@ -27,6 +27,8 @@ pub mod rollout;
 pub mod ratings;
 // cases
 pub mod cases;
+// report
+pub mod model_report;
 
 pub use state::{AppState, Infra, WebSettings};
 
@@ -44,6 +46,12 @@ use tower_http::catch_panic::CatchPanicLayer;
 #[derive(rust_embed::RustEmbed)]
 #[folder = "assets/"]
 struct Assets;
+
+// report
+/// An embedded asset's bytes (the standalone report file inlines its styles and charts).
+pub(crate) fn embedded_asset(path: &str) -> Option<Vec<u8>> {
+    Assets::get(path).map(|f| f.data.into_owned())
+}
 
 /// The whole application as one router.
 pub fn router(state: AppState) -> Router {

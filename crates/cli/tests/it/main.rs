@@ -30,3 +30,5 @@ mod cases;
 mod durability;
 // queue
 mod queue_estimate;
+// report
+mod model_report;

@@ -35,6 +35,8 @@ pub mod workflows;
 pub mod ratings;
 // cases
 pub mod cases;
+// report
+pub mod model_report;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -74,6 +76,8 @@ pub fn router() -> Router<AppState> {
         .merge(rollout::router())
         // cases
         .merge(cases::router())
+        // report
+        .merge(model_report::router())
 }
 
 // ---- cookies ---------------------------------------------------------------------------------
@@ -168,6 +172,12 @@ impl Chrome {
         add("/audit", "nav.audit", Permission::AuditRead);
         // rollout
         add("/admin/rollout", "nav.rollout", Permission::CatalogueWrite);
+        // report
+        add(
+            "/supervision/model-report",
+            "nav.model_report",
+            Permission::SupervisionRead,
+        );
         Self {
             t,
             user,
