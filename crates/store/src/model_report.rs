@@ -685,14 +685,14 @@ pub async fn build(
                 })
                 .collect()
         };
-        if !enabled_by_region.contains_key(&r.id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = enabled_by_region.entry(r.id) {
             let on = crate::catalogue::effective_all(conn, r.id, date)
                 .await?
                 .into_iter()
                 .filter(|e| e.enabled)
                 .map(|e| e.service_id)
                 .collect();
-            enabled_by_region.insert(r.id, on);
+            slot.insert(on);
         }
         let bundles = bundles_offered(conn, &r, &enabled_by_region[&r.id]).await?;
         let sample = total.sample();
@@ -762,6 +762,7 @@ pub async fn build(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
