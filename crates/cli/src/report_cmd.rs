@@ -126,7 +126,7 @@ pub async fn run(state: &AppState, cmd: ReportCommand) -> Result<()> {
 
 fn print_summary(r: &onestop_store::model_report::ModelReport) {
     let v = mr::view(r);
-    println!("{} · {}：{} — {}", "推广模式调研报告", v.region, v.from, v.to);
+    println!("推广模式调研报告 · {}：{} — {}", v.region, v.from, v.to);
     match &v.pioneer {
         Some(p) => println!("示范地区：{p}"),
         None => println!("尚无推广记录，无示范地区可对照"),
