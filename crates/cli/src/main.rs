@@ -5,6 +5,8 @@ mod config;
 mod rollout_cmd;
 // score
 mod scorecard_cmd;
+// report
+mod report_cmd;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -112,6 +114,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    // report
+    /// Reports for the study group: `report model` (推广调研报告) and `report import-baseline`.
+    #[command(subcommand)]
+    Report(report_cmd::ReportCommand),
     /// Verify an e-certificate file. Exit status 0: valid; 1: invalid (the reason is printed);
     /// 2: it could not be checked (unreadable file, no database).
     Verify {
@@ -426,6 +432,13 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Scorecard(ScorecardCommand::Freeze { month, region }) => {
             let state = cli_state(&cfg).await?;
             let result = scorecard_cmd::freeze(&state, &month, region.as_deref()).await;
+            state.store.close().await;
+            result
+        }
+        // report
+        Command::Report(cmd) => {
+            let state = cli_state(&cfg).await?;
+            let result = report_cmd::run(&state, cmd).await;
             state.store.close().await;
             result
         }

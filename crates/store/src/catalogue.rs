@@ -357,8 +357,17 @@ pub async fn effective(
 /// Every service with a version in force on `date`, resolved for the region (offered or not), by
 /// base code. One query per table, whatever the catalogue's size.
 pub async fn effective_all(conn: &mut AnyConnection, region_id: i64, date: Date) -> Result<Vec<Effective>, StoreError> {
-    let chain = chain(conn, region_id).await?;
-    let leaf = chain.last().ok_or(StoreError::NotFound)?.clone();
+    let versions = published_versions(conn).await?;
+    effective_all_with(conn, region_id, date, &versions).await
+}
+
+// report
+/// Every published version, parsed once: a rollout run reads them once and shares them across its
+/// targets instead of re-reading the whole catalogue per target.
+#[derive(Debug, Default)]
+pub struct PublishedVersions(HashMap<i64, Vec<VersionRow>>);
+
+pub async fn published_versions(conn: &mut AnyConnection) -> Result<PublishedVersions, StoreError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {VERSION_COLS} FROM service_versions WHERE status = 'published'"
     )))
@@ -369,6 +378,19 @@ pub async fn effective_all(conn: &mut AnyConnection, region_id: i64, date: Date)
         let v = version_from_row(row)?;
         by_service.entry(v.service_id).or_default().push(v);
     }
+    Ok(PublishedVersions(by_service))
+}
+
+/// [`effective_all`] over versions already read.
+pub async fn effective_all_with(
+    conn: &mut AnyConnection,
+    region_id: i64,
+    date: Date,
+    versions: &PublishedVersions,
+) -> Result<Vec<Effective>, StoreError> {
+    let chain = chain(conn, region_id).await?;
+    let leaf = chain.last().ok_or(StoreError::NotFound)?.clone();
+    let by_service = &versions.0;
     let impl_rows = chain_rows(conn, &leaf, None).await?;
     let mut impls: HashMap<i64, Vec<&ImplementationRow>> = HashMap::new();
     for r in &impl_rows {

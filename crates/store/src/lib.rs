@@ -38,6 +38,8 @@ pub mod case_links;
 pub mod case_figures;
 // score
 pub mod scorecards;
+// report
+pub mod model_report;
 
 pub use error::StoreError;
 pub use sqlx::AnyConnection as Conn;

@@ -83,6 +83,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "scorecards",
         sql: include_str!("../migrations/0014_scorecards.sql"),
     },
+    // report
+    Migration {
+        version: 15,
+        name: "model_baselines",
+        sql: include_str!("../migrations/0015_model_baselines.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -6,7 +6,7 @@
 use crate::catalogue::{self, Effective, OriginRegion};
 use crate::regions::{self, Region};
 use crate::workflows::{self, Subject};
-use crate::{StoreError, Tx, devices, ms, org, queue, region_settings, users};
+use crate::{StoreError, Tx, calendars, devices, ms, org, queue, region_settings, users};
 use jiff::civil::Date;
 use onestop_domain::catalogue::{ImplementationOverrides, Severity, VersionStatus, validate_service};
 use onestop_domain::names::{Name, Username};
@@ -49,6 +49,9 @@ pub struct Model {
     pub settings: HashMap<String, serde_json::Value>,
     #[serde(skip)]
     pub date: Option<Date>,
+    /// The published catalogue, read once per run and shared by every target's plan.
+    #[serde(skip)]
+    pub versions: std::sync::Arc<catalogue::PublishedVersions>,
 }
 
 /// One place where a target's own value differs from the model.
@@ -299,7 +302,8 @@ pub async fn model(conn: &mut AnyConnection, source_id: i64, date: Date) -> Resu
             format!("推广模板：{}", p.message),
         ));
     }
-    let effective: Vec<Effective> = catalogue::effective_all(conn, source_id, date)
+    let versions = std::sync::Arc::new(catalogue::published_versions(conn).await?);
+    let effective: Vec<Effective> = catalogue::effective_all_with(conn, source_id, date, &versions)
         .await?
         .into_iter()
         .filter(|e| e.enabled)
@@ -376,6 +380,7 @@ pub async fn model(conn: &mut AnyConnection, source_id: i64, date: Date) -> Resu
         problems,
         settings,
         date: Some(date),
+        versions,
     })
 }
 
@@ -395,9 +400,16 @@ struct TargetState {
     own_rows: HashMap<i64, catalogue::ImplementationRow>,
     own_workflows: Vec<(String, i64)>,
     own_settings: Vec<(String, serde_json::Value)>,
+    // report: the target's own calendar years (a region variant overrides the inherited year)
+    own_years: Vec<calendars::YearInfo>,
 }
 
-async fn target_state(conn: &mut AnyConnection, target_id: i64, date: Date) -> Result<TargetState, StoreError> {
+async fn target_state(
+    conn: &mut AnyConnection,
+    target_id: i64,
+    date: Date,
+    versions: &catalogue::PublishedVersions,
+) -> Result<TargetState, StoreError> {
     let region = regions::get(&mut *conn, target_id).await?;
     let hall = first_open_hall(conn, target_id).await?;
     let departments = department_names_by_id(conn, target_id)
@@ -443,7 +455,7 @@ async fn target_state(conn: &mut AnyConnection, target_id: i64, date: Date) -> R
             devs.insert(d.name.clone(), d);
         }
     }
-    let effective = catalogue::effective_all(conn, target_id, date)
+    let effective = catalogue::effective_all_with(conn, target_id, date, versions)
         .await?
         .into_iter()
         .map(|e| (e.service_id, e))
@@ -468,7 +480,9 @@ async fn target_state(conn: &mut AnyConnection, target_id: i64, date: Date) -> R
         .into_iter()
         .map(|s| (s.key, s.value))
         .collect();
+    let own_years = calendars::own_years(conn, Some(target_id)).await?;
     Ok(TargetState {
+        own_years,
         region,
         hall,
         departments,
@@ -522,6 +536,8 @@ struct Planned {
     implementation_writes: Vec<(i64, Option<bool>, ImplementationOverrides)>,
     workflow_resets: Vec<Subject>,
     setting_resets: Vec<String>,
+    /// Own calendar years removed by a reset, so the model's year is inherited again.
+    calendar_resets: Vec<i16>,
     staff: Vec<StaffAccount>,
 }
 
@@ -533,7 +549,7 @@ async fn plan_inner(
     reset: bool,
     date: Date,
 ) -> Result<Planned, StoreError> {
-    let st = target_state(conn, target_id, date).await?;
+    let st = target_state(conn, target_id, date, &model.versions).await?;
     let t = &model.template;
     let mut problems = model.problems.clone();
     if !st.region.is_open() {
@@ -706,7 +722,7 @@ async fn plan_inner(
     // With a reset, a switched-off service inherits again when the target's parent offers it.
     let parent_on: HashSet<i64> = match (reset, st.region.parent_id) {
         (true, Some(parent)) if st.own_rows.values().any(|r| r.enabled == Some(false)) => {
-            catalogue::effective_all(conn, parent, date)
+            catalogue::effective_all_with(conn, parent, date, &model.versions)
                 .await?
                 .into_iter()
                 .filter(|e| e.enabled)
@@ -812,7 +828,21 @@ async fn plan_inner(
             setting_resets.push(key.clone());
         }
     }
-    resets += workflow_resets.len() + setting_resets.len();
+    // Calendars inherit live like the rest: a target's own variant of a year is an override.
+    let mut calendar_resets = Vec::new();
+    for y in &st.own_years {
+        overrides.push(OverrideDiff {
+            kind: "calendar".into(),
+            subject: y.year.to_string(),
+            field: "calendar_year".into(),
+            local: format!("本级版本：{}", y.source).into(),
+            model: "继承".into(),
+        });
+        if reset {
+            calendar_resets.push(y.year);
+        }
+    }
+    resets += workflow_resets.len() + setting_resets.len() + calendar_resets.len();
     let changes = usize::from(create.hall.is_some())
         + create.departments.len()
         + create.windows.len()
@@ -823,7 +853,8 @@ async fn plan_inner(
         + create.staff.len()
         + implementation_writes.len()
         + workflow_resets.len()
-        + setting_resets.len();
+        + setting_resets.len()
+        + calendar_resets.len();
     let plan = TargetPlan {
         region: origin(&st.region),
         problems,
@@ -841,6 +872,7 @@ async fn plan_inner(
         implementation_writes,
         workflow_resets,
         setting_resets,
+        calendar_resets,
         staff,
     })
 }
@@ -988,6 +1020,9 @@ pub async fn apply(
     }
     for key in &p.setting_resets {
         region_settings::reset(tx, region_id, key).await?;
+    }
+    for year in &p.calendar_resets {
+        calendars::remove_year(tx, Some(region_id), *year).await?;
     }
     Ok(p.plan)
 }

@@ -29,6 +29,8 @@ pub mod ratings;
 pub mod cases;
 // score
 pub mod scorecards;
+// report
+pub mod model_report;
 
 pub use state::{AppState, Infra, WebSettings};
 
@@ -46,6 +48,12 @@ use tower_http::catch_panic::CatchPanicLayer;
 #[derive(rust_embed::RustEmbed)]
 #[folder = "assets/"]
 struct Assets;
+
+// report
+/// An embedded asset's bytes (the standalone report file inlines its styles and charts).
+pub(crate) fn embedded_asset(path: &str) -> Option<Vec<u8>> {
+    Assets::get(path).map(|f| f.data.into_owned())
+}
 
 /// The whole application as one router.
 pub fn router(state: AppState) -> Router {

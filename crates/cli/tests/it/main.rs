@@ -38,3 +38,5 @@ mod case_bench;
 mod ratecase;
 // score
 mod scorecards;
+// report
+mod model_report;

@@ -143,13 +143,24 @@ both_backends! {
         assert_eq!(count(&app, "SELECT COUNT(*) FROM windows w JOIN halls h ON h.id = w.hall_id WHERE h.region_id = $1", xinan).await, 10);
         assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_log WHERE region_id = $1", xinan).await, rows_before);
 
-        // Asked to reset, the targets inherit again: 清河县 offers the service, 罗平县's workflow goes.
+        // report: 罗平县's own variant of the 2026 calendar is a local override like the rest: shown, kept.
+        let year = include_str!("../../../domain/data/calendar/cn-2026.toml");
+        app.store
+            .write(move |tx| Box::pin(async move { onestop_store::calendars::import_year(tx, Some(luoping), year, test_now(), "test").await }))
+            .await
+            .unwrap();
+        let pv2 = preview(&admin, body.clone()).await;
+        assert!(target(&pv2, "990121")["overrides"].as_array().unwrap().iter().any(|o| o["kind"] == "calendar" && o["subject"] == "2026"), "{pv2}");
+        assert_eq!(pv2["changes"], 0, "{pv2}");
+
+        // Asked to reset, the targets inherit again: 清河县 offers the service, 罗平县's workflow and calendar go.
         let reset = json!({"from": "990100", "to": "990121,990122", "reset_overrides": true});
         let pv3 = preview(&admin, reset.clone()).await;
         assert!(target(&pv3, "990121")["resets"].as_u64().unwrap() > 0, "{pv3}");
         run_rollout(&admin, reset.clone(), 2).await;
         assert_eq!(implementation(&admin, qinghe, qh_service).await["enabled"], true);
         assert_eq!(count(&app, "SELECT COUNT(*) FROM workflow_in_force WHERE region_id = $1", luoping).await, 0);
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM calendar_years WHERE region_id = $1", luoping).await, 0);
         assert!(!implementation(&admin, luoping, food).await.to_string().contains("周一至周六"));
         let pv4 = preview(&admin, reset).await;
         assert_eq!(pv4["changes"], 0, "{pv4}");

@@ -41,6 +41,8 @@ pub mod cases;
 pub mod case_apply;
 pub mod case_follow;
 pub mod case_staff;
+// report
+pub mod model_report;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -86,6 +88,8 @@ pub fn router() -> Router<AppState> {
         .merge(case_apply::router())
         .merge(case_staff::router())
         .merge(case_follow::router())
+        // report
+        .merge(model_report::router())
 }
 
 // ---- cookies ---------------------------------------------------------------------------------
@@ -190,6 +194,12 @@ impl Chrome {
         }
         // score
         add("/supervision/scorecards", "nav.scorecards", Permission::SupervisionRead);
+        // report
+        add(
+            "/supervision/model-report",
+            "nav.model_report",
+            Permission::SupervisionRead,
+        );
         Self {
             t,
             user,

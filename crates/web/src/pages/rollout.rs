@@ -47,6 +47,47 @@ struct RolloutPage {
     error: Option<String>,
     error_lines: Vec<String>,
     runs: Vec<Run>,
+    // report: the spread across the admin's subtree
+    spread: Vec<SpreadView>,
+    spread_adopted: usize,
+    spread_pending: i64,
+}
+
+/// One region of the progress view.
+struct SpreadView {
+    depth: usize,
+    name: String,
+    code: String,
+    adopted: String,
+    pending: i64,
+    refused: i64,
+}
+
+/// The progress across the first subtree the admin may roll out in: which regions have adopted
+/// the model (when, from where) and how many targets are still pending.
+async fn spread_of(state: &AppState, p: &crate::auth::Principal) -> Result<Vec<SpreadView>, onestop_store::StoreError> {
+    let Some(scope) = p.scopes(Permission::CatalogueWrite).into_iter().next() else {
+        return Ok(Vec::new());
+    };
+    let mut conn = state.store.read().acquire().await?;
+    let rows = onestop_store::model_report::spread(&mut conn, scope.as_str()).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| SpreadView {
+            depth: r.depth,
+            adopted: match (r.adopted_at, &r.source_code) {
+                (Some(at), Some(src)) => {
+                    let d = onestop_store::ratings::local_date(onestop_store::ts(at));
+                    format!("{}年{}月{}日（来自 {src}）", d.year(), d.month(), d.day())
+                }
+                _ => String::new(),
+            },
+            name: r.name,
+            code: r.code,
+            pending: r.pending,
+            refused: r.refused,
+        })
+        .collect())
 }
 
 #[derive(Template)]
@@ -111,7 +152,11 @@ async fn render_page(
     {
         runs = ro::runs_of(state, p, src.id).await.map_err(&err)?;
     }
+    let spread = spread_of(state, p).await.map_err(|e| err(e.into()))?;
     let page = RolloutPage {
+        spread_adopted: spread.iter().filter(|s| !s.adopted.is_empty()).count(),
+        spread_pending: spread.iter().map(|s| s.pending).sum(),
+        spread,
         c: Chrome::for_principal(p, "/admin/rollout"),
         from,
         to,
