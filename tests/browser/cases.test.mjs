@@ -40,6 +40,13 @@ test('a citizen applies online, staff decide, the citizen follows it to 已办�
     await outbox.close();
 
     await page.fill('#a-code', code);
+    // Every material as a file: intake refuses an acceptance while a required one is missing.
+    const files = page.locator('.materials input[type=file]');
+    const n = await files.count();
+    assert.ok(n >= 5, `expected the catalogue's materials, found ${n} file inputs`);
+    for (let i = 0; i < n; i++) {
+      await files.nth(i).setInputFiles({ name: '材料.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.7\nmaterial\n') });
+    }
     await submitAndLoad(page, page.locator('#submit-apply'));
     await page.locator('#tracking-code').waitFor({ timeout: 5_000 }).catch(async () => {
       assert.fail(`no receipt: ${await bodyText(page)}`);

@@ -89,6 +89,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "model_baselines",
         sql: include_str!("../migrations/0015_model_baselines.sql"),
     },
+    // lead: a hall's dashboard reads only the period's counter rows
+    Migration {
+        version: 16,
+        name: "counter_hall_index",
+        sql: include_str!("../migrations/0016_counter_hall_index.sql"),
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -267,7 +267,7 @@ pub fn demo_morning(now: jiff::Timestamp) -> jiff::Timestamp {
 }
 
 // caseui
-mod cases;
+pub(crate) mod cases;
 
 /// Seeds the demo cases (`onestop demo` only, with the data key configured; the test fixture's
 /// world stays without cases so that tests count their own).

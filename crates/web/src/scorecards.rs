@@ -45,7 +45,10 @@ pub fn indicators(f: &Figures) -> Vec<Indicator> {
         ),
         Indicator::new("ticket_followup_on_time", "一次一评差评按期整改率", 15, on_time(t)),
         Indicator::new("case_followup_on_time", "一事一评差评按期整改率", 10, on_time(c)),
-        // score: add case figures (e.g. the on-time conclusion rate) here as they reach `Figures`.
+        // Cases concluded on time against the promised deadline (the case counters of
+        // `ratings::cases`); a subject that concluded no case this month is not judged on it.
+        Indicator::new("case_on_time", "办件按期办结率", 15, f.cases.on_time_rate),
+        // Add further objective figures here as they reach `Figures`.
     ]
 }
 

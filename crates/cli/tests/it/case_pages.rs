@@ -135,6 +135,32 @@ both_backends! {
         let res = clerk.form(&format!("/cases/{id}/intake"), &[("decision", "accept_pending"), ("materials", "营业执照"), ("deadline", "not-a-date")]).await;
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(res.text().await.unwrap().contains("补交材料的期限"));
+        // Nothing was handed in yet: accepting is a readable 422 listing what is missing.
+        let res = clerk.form(&format!("/cases/{id}/intake"), &[("decision", "accept")]).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("材料不齐") && html.contains("营业执照"), "the missing materials are listed");
+        // The applicant hands them in at the window (补正), then the acceptance goes through.
+        let check: serde_json::Value = clerk.get(&format!("/api/v1/cases/{id}/materials")).await.json().await.unwrap();
+        let part = reqwest::multipart::Part::bytes(b"%PDF-1.7\nmaterial".to_vec()).file_name("材料.pdf");
+        let up: serde_json::Value = TestApp::client()
+            .post(app.url("/api/v1/uploads"))
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let list: Vec<serde_json::Value> = check["missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| serde_json::json!({"name": n, "upload_id": up["id"]}))
+            .collect();
+        assert!(!list.is_empty());
+        let res = clerk.post(&format!("/api/v1/cases/{id}/materials"), &serde_json::json!({"materials": list})).await;
+        assert_eq!(res.status(), StatusCode::OK);
         let res = clerk.form(&format!("/cases/{id}/intake"), &[("decision", "accept")]).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
         let html = clerk.get(&format!("/cases/{id}")).await.text().await.unwrap();

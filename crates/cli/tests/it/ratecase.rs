@@ -66,6 +66,13 @@ both_backends! {
             "form": {"org_name": "罗平县好味餐饮有限公司", "legal_rep_name": "张三", "contact_name": "张三",
                      "contact_phone": "13900139000", "org_address": "罗平县人民路 8 号", "commitment": true},
         });
+        // Every required material handed in (intake refuses an acceptance while one is missing).
+        let part = reqwest::multipart::Part::bytes(b"%PDF-1.7\nmaterial".to_vec()).file_name("材料.pdf");
+        let up: Value = TestApp::client().post(app.url("/api/v1/uploads"))
+            .multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap().json().await.unwrap();
+        let mut body = body;
+        body["materials"] = ["食品经营许可申请书", "营业执照", "法定代表人、股东身份证件", "经营场所平面布局图及设备布局、工艺流程", "食品安全管理制度"]
+            .iter().map(|n| json!({"name": n, "upload_id": up["id"]})).collect();
         let res = clerk.post("/api/v1/cases", &body).await;
         assert_eq!(res.status(), StatusCode::CREATED);
         let sub: Value = res.json().await.unwrap();

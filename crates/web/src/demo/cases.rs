@@ -9,6 +9,32 @@ use serde_json::json;
 
 const FOOD: &str = "000172007000";
 
+/// The required materials of 食品经营许可证核发 in the demo catalogue: intake refuses an
+/// acceptance while any is missing (`materials_missing`), so every demo applicant hands them in.
+const FOOD_MATERIALS: [&str; 5] = [
+    "食品经营许可申请书",
+    "营业执照",
+    "法定代表人、股东身份证件",
+    "经营场所平面布局图及设备布局、工艺流程",
+    "食品安全管理制度",
+];
+
+/// Every required material of 食品经营许可证核发, as one small PDF stored through the real
+/// upload path (by `by`). The demo's ratings seeding uses it too.
+pub(crate) async fn food_materials(state: &AppState, by: &str) -> Result<Vec<ops::MaterialInput>, ApiError> {
+    let mut up = crate::uploads::Incoming::start(state).await?;
+    up.push(b"%PDF-1.7\n% OneStop demo material\n").await?;
+    let id = up.finish(state, "示例材料.pdf", by).await?.id;
+    Ok(FOOD_MATERIALS
+        .iter()
+        .map(|n| ops::MaterialInput {
+            name: (*n).into(),
+            upload_id: Some(id),
+            certificate_number: None,
+        })
+        .collect())
+}
+
 /// Fictional applicants (ID numbers with valid check digits, 138/139 phones).
 const APPLICANTS: &[(&str, &str, &str, &str)] = &[
     ("张三", "11010519491231002X", "13800138000", "received"),
@@ -53,6 +79,7 @@ pub async fn seed(state: &AppState) -> Result<(), ApiError> {
     }
     let clerk = principal(state, "luoping.clerk").await?;
     let reviewer = principal(state, "luoping.reviewer").await?;
+    let materials = food_materials(state, &clerk.user.username).await?;
     for (i, (name, id_number, phone, target)) in APPLICANTS.iter().enumerate() {
         let req = SubmitRequest {
             region: "990121".into(),
@@ -75,7 +102,7 @@ pub async fn seed(state: &AppState) -> Result<(), ApiError> {
             .as_object()
             .cloned()
             .unwrap_or_default(),
-            materials: Vec::new(),
+            materials: materials.clone(),
             phone_code: None,
             ticket_id: None,
         };

@@ -184,14 +184,6 @@ impl Chrome {
         add("/audit", "nav.audit", Permission::AuditRead);
         // rollout
         add("/admin/rollout", "nav.rollout", Permission::CatalogueWrite);
-        // caseui: the case inbox for window and back-office staff
-        if p.require_any(Permission::BackOfficeWork).is_ok() || p.require_any(Permission::WindowWork).is_ok() {
-            nav.push(NavItem {
-                href: "/inbox",
-                label: t.get("nav.inbox"),
-                current: current.starts_with("/inbox"),
-            });
-        }
         // score
         add("/supervision/scorecards", "nav.scorecards", Permission::SupervisionRead);
         // report
@@ -200,6 +192,14 @@ impl Chrome {
             "nav.model_report",
             Permission::SupervisionRead,
         );
+        // caseui: the case inbox for window and back-office staff
+        if p.require_any(Permission::BackOfficeWork).is_ok() || p.require_any(Permission::WindowWork).is_ok() {
+            nav.push(NavItem {
+                href: "/inbox",
+                label: t.get("nav.inbox"),
+                current: current.starts_with("/inbox"),
+            });
+        }
         Self {
             t,
             user,

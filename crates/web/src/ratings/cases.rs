@@ -219,6 +219,10 @@ pub async fn seed_demo(state: &AppState) -> ApiResult<()> {
                      "contact_phone": phone, "org_address": "云岭县人民路 8 号", "commitment": true},
         }))
         .map_err(|e| ApiError::validation("demo_invalid", e.to_string()))?;
+        let req = crate::cases::SubmitRequest {
+            materials: crate::demo::cases::food_materials(state, &clerk.user.username).await?,
+            ..req
+        };
         let sub = crate::cases::submit(state, crate::cases::Submitter::Staff(clerk.clone()), req, None).await?;
         let mut r = crate::cases::decide_intake(state, &clerk, sub.id, crate::cases::IntakeDecision::Accept).await?;
         // Approve every step the reviewer is given until the case concludes.
