@@ -34,7 +34,8 @@ test('a citizen applies online, staff decide, the citizen follows it to 已办�
     const outbox = await page.context().newPage();
     await outbox.goto('/dev/outbox');
     const rows = await outbox.locator('#outbox tbody tr').allInnerTexts();
-    const sms = rows.find((r) => r.includes('139****9111') && r.includes('验证码'));
+    // The dev sink shows the full number once it has delivered the message, masked before.
+    const sms = rows.find((r) => (r.includes('139****9111') || r.includes('13900139111')) && r.includes('验证码'));
     assert.ok(sms, `no code in the outbox: ${rows.slice(0, 3).join(' | ')}`);
     const code = sms.match(/验证码是\s*(\d{6})/)[1];
     await outbox.close();
