@@ -63,7 +63,7 @@ pub fn sample(f: &Figures) -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Card {
     pub sample: u32,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Vec<Object>)]
     pub indicators: Vec<Indicator>,
     /// The dashboard figures of the month (`Figures`), as JSON.
     #[schema(value_type = Object)]
