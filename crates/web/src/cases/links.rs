@@ -18,7 +18,7 @@ use onestop_domain::region::RegionPath;
 use onestop_domain::role::Permission;
 use onestop_store::audit::AuditEntry;
 use onestop_store::case_links::{self as links, CaseFilter, DelegationRow, NewDelegation};
-use onestop_store::cases::{self as store, CaseRow, NewMaterial, StepRow};
+use onestop_store::cases::{self as store, CaseRow, StepRow};
 use onestop_store::queue::TicketRow;
 use onestop_store::{StoreError, Tx};
 use serde::{Deserialize, Serialize};
@@ -159,48 +159,7 @@ pub async fn provide(state: &AppState, p: &Principal, id: i64, req: ProvideReque
         if !known.iter().any(|k| k == name) {
             return Err(invalid("material_unknown", &field, format!("本事项不需要材料“{name}”")));
         }
-        new.push(match (m.upload_id, m.certificate_number.as_deref()) {
-            (Some(uid), None) => {
-                let u = onestop_store::uploads::get(state.store.read(), uid)
-                    .await
-                    .map_err(|_| invalid("upload_unknown", &field, "没有这份上传的文件"))?;
-                NewMaterial {
-                    name: name.to_owned(),
-                    upload_id: Some(u.id),
-                    sha256: Some(u.sha256),
-                    certificate_number: None,
-                    status: "provided",
-                }
-            }
-            (None, Some(number)) => {
-                let cert = onestop_store::certs::by_number(state.store.read(), number.trim())
-                    .await
-                    .ok()
-                    .flatten()
-                    .filter(|c| holder.contains(&c.holder_hash) && c.revoked_at.is_none())
-                    .ok_or_else(|| {
-                        invalid(
-                            "certificate_not_reusable",
-                            &field,
-                            "该电子证照不存在、已注销或不属于申请人",
-                        )
-                    })?;
-                NewMaterial {
-                    name: name.to_owned(),
-                    upload_id: None,
-                    sha256: None,
-                    certificate_number: Some(cert.number),
-                    status: "provided",
-                }
-            }
-            _ => {
-                return Err(invalid(
-                    "material_source_required",
-                    &field,
-                    "每份材料须提供上传文件（upload_id）或已有电子证照（certificate_number）之一",
-                ));
-            }
-        });
+        new.push(crate::cases::resolve_material(state, &holder, name, &field, m).await?);
     }
     let ticket = visit_ticket(state, &l.row, req.ticket_id).await?;
     let now = state.clock.now();

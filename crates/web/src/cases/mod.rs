@@ -822,50 +822,61 @@ async fn check_materials(
         if !offer.materials.iter().any(|r| r.name == name) {
             return Err(invalid("material_unknown", &field, format!("本事项不需要材料“{name}”")));
         }
-        match (m.upload_id, m.certificate_number.as_deref()) {
-            (Some(id), None) => {
-                let u = onestop_store::uploads::get(state.store.read(), id)
-                    .await
-                    .map_err(|_| invalid("upload_unknown", &field, "没有这份上传的文件"))?;
-                out.push(NewMaterial {
-                    name: name.to_owned(),
-                    upload_id: Some(u.id),
-                    sha256: Some(u.sha256),
-                    certificate_number: None,
-                    status: "provided",
-                });
-            }
-            (None, Some(number)) => {
-                let cert = onestop_store::certs::by_number(state.store.read(), number.trim())
-                    .await
-                    .ok()
-                    .flatten()
-                    .filter(|c| holder.contains(&c.holder_hash) && c.revoked_at.is_none())
-                    .ok_or_else(|| {
-                        invalid(
-                            "certificate_not_reusable",
-                            &field,
-                            "该电子证照不存在、已注销或不属于申请人",
-                        )
-                    })?;
-                out.push(NewMaterial {
-                    name: name.to_owned(),
-                    upload_id: None,
-                    sha256: None,
-                    certificate_number: Some(cert.number),
-                    status: "provided",
-                });
-            }
-            _ => {
-                return Err(invalid(
-                    "material_source_required",
-                    &field,
-                    "每份材料须提供上传文件（upload_id）或已有电子证照（certificate_number）之一",
-                ));
-            }
-        }
+        out.push(resolve_material(state, &holder, name, &field, m).await?);
     }
     Ok(out)
+}
+
+/// One material handed in: an upload that exists, or an e-certificate this system issued to the
+/// same applicant (`holder`: the applicant's keyed ID hashes) and not revoked. Used at submission
+/// and for materials handed in later.
+pub(crate) async fn resolve_material(
+    state: &AppState,
+    holder: &[String],
+    name: &str,
+    field: &str,
+    m: &MaterialInput,
+) -> ApiResult<NewMaterial> {
+    match (m.upload_id, m.certificate_number.as_deref()) {
+        (Some(id), None) => {
+            let u = onestop_store::uploads::get(state.store.read(), id)
+                .await
+                .map_err(|_| invalid("upload_unknown", field, "没有这份上传的文件"))?;
+            Ok(NewMaterial {
+                name: name.to_owned(),
+                upload_id: Some(u.id),
+                sha256: Some(u.sha256),
+                certificate_number: None,
+                status: "provided",
+            })
+        }
+        (None, Some(number)) => {
+            let cert = onestop_store::certs::by_number(state.store.read(), number.trim())
+                .await
+                .ok()
+                .flatten()
+                .filter(|c| holder.contains(&c.holder_hash) && c.revoked_at.is_none())
+                .ok_or_else(|| {
+                    invalid(
+                        "certificate_not_reusable",
+                        field,
+                        "该电子证照不存在、已注销或不属于申请人",
+                    )
+                })?;
+            Ok(NewMaterial {
+                name: name.to_owned(),
+                upload_id: None,
+                sha256: None,
+                certificate_number: Some(cert.number),
+                status: "provided",
+            })
+        }
+        _ => Err(invalid(
+            "material_source_required",
+            field,
+            "每份材料须提供上传文件（upload_id）或已有电子证照（certificate_number）之一",
+        )),
+    }
 }
 
 // ---- intake ------------------------------------------------------------------------------------
